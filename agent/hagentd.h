@@ -1,0 +1,90 @@
+/* hagentd's context: the one struct every part of the daemon is handed. */
+#ifndef HAGENT_HAGENTD_H
+#define HAGENT_HAGENTD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <qb/qblist.h>
+#include <qb/qbloop.h>
+
+#include "drivers/driver.h"
+#include "lib/guestcfg.h"
+
+struct conf {
+	char path[PATH_MAX];
+	char node_name[64];
+	char run_dir[PATH_MAX];
+	char state_dir[PATH_MAX];
+	char guest_dir[PATH_MAX];   /* -n also checks every *.cfg here ("" = none) */
+	char dump_dir[PATH_MAX];
+	char qemu[PATH_MAX];
+	char accel[16];
+	char socket_group[64];      /* group allowed on the control socket ("" = root only) */
+};
+
+/* Supervisor states of one guest (agent/supervise.c has the table). */
+enum gstate {
+	GS_STOPPED = 0,
+	GS_STARTING,
+	GS_RUNNING,
+	GS_PAUSED,
+	GS_STOPPING,    /* power button pressed, waiting for the guest */
+	GS_DESTROYING,  /* kill requested, waiting for the process to go */
+	GS_DUMPING,     /* coredump-* in progress */
+	GS_BACKOFF,     /* waiting to restart */
+	GS_PRESERVED,   /* crashed/stopped guest kept as is (on_* = preserve) */
+	GS_FAILED,
+	GS__COUNT
+};
+
+enum desired { DESIRED_STOPPED = 0, DESIRED_RUNNING };
+
+#define RESTART_HISTORY 64
+
+struct guest {
+	struct qb_list_head list;
+	struct hagentd *d;
+	struct guest_cfg cfg;
+	char *text;                 /* the guest file as added (stored verbatim) */
+	size_t text_len;
+	const struct driver_ops *ops;
+	struct drv_guest *h;        /* live driver handle, NULL when none */
+	enum gstate state;
+	enum desired desired;
+	char reason[192];           /* cause of the last transition */
+	time_t started_at;
+	long mem_target_mib;        /* balloon target of the running instance */
+	long maxmem_mib;            /* mem-max (persisted) */
+	long boot_mem_mib;          /* RAM the running instance was started with */
+	/* restart budget: times (monotonic ms) of recent policy restarts */
+	uint64_t restarts[RESTART_HISTORY];
+	int n_restarts;
+	qb_loop_timer_handle timer;
+	bool timer_armed;
+	enum guest_action after_dump;  /* what follows a coredump */
+	int after_exit;                /* what the exit we wait for leads to */
+	bool removing;                 /* drop from the table once settled */
+	bool orphan;                   /* a renamed crashed instance (rename-restart) */
+	pid_t orphan_pid;
+};
+
+struct control;
+
+struct hagentd {
+	qb_loop_t *loop;
+	struct conf conf;
+	struct drv_host drv;
+	struct qb_list_head guests;
+	int n_guests;
+	struct control *ctl;
+	bool debug;
+	bool foreground;
+	bool exiting;
+};
+
+uint64_t now_ms(void); /* CLOCK_MONOTONIC in ms */
+
+#endif

@@ -1,0 +1,403 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/control.h"
+#include "agent/guests.h"
+#include "agent/requests.h"
+#include "agent/store.h"
+#include "agent/supervise.h"
+#include "agent/timeouts.h"
+#include "lib/log.h"
+
+#define BIT(s) (1u << (s))
+/* States a request is over in. */
+#define SETTLED (BIT(GS_RUNNING) | BIT(GS_STOPPED) | BIT(GS_FAILED) | BIT(GS_PRESERVED) | \
+		 BIT(GS_PAUSED))
+#define DOWN (BIT(GS_STOPPED) | BIT(GS_FAILED) | BIT(GS_PRESERVED))
+
+struct request_def {
+	const char *name;
+	int min_args, max_args;
+	void (*fn)(struct conn *c, const Hagent__Request *req);
+};
+
+void requests_fill_info(struct hagentd *d, struct guest *g, Hagent__GuestInfo *info)
+{
+	info->name = g->cfg.name;
+	info->node = d->conf.node_name;
+	info->state = (char *)gstate_name(g->state);
+	info->reason = g->reason;
+	info->memory_mib = (uint64_t)(g->h || g->orphan ? g->mem_target_mib : g->cfg.memory_mib);
+	info->maxmem_mib = (uint64_t)g->maxmem_mib;
+	info->vcpus = (uint32_t)g->cfg.vcpus;
+	info->started_at = g->started_at;
+	info->pid = g->orphan ? g->orphan_pid : (g->h ? g->ops->pid(g->h) : 0);
+	info->restarts = (uint32_t)g->n_restarts;
+	info->desired = g->desired == DESIRED_RUNNING ? "running" : "stopped";
+	info->driver = g->cfg.driver;
+	info->source = g->cfg.source;
+}
+
+static struct guest *find_or_error(struct conn *c, const char *name)
+{
+	struct guest *g = guests_find(control_daemon(c), name);
+
+	if (!g)
+		control_error(c, RC_NOT_FOUND, "unknown guest '%s'", name);
+	return g;
+}
+
+static void respond_ok(struct conn *c, char **messages, size_t n)
+{
+	Hagent__Response resp = HAGENT__RESPONSE__INIT;
+
+	resp.node = control_daemon(c)->conf.node_name;
+	resp.messages = messages;
+	resp.n_messages = n;
+	control_respond(c, &resp);
+}
+
+static void req_list(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	Hagent__Response resp = HAGENT__RESPONSE__INIT;
+	Hagent__GuestInfo *infos, **ptrs;
+	struct guest *g;
+	size_t i = 0;
+
+	infos = calloc((size_t)d->n_guests + 1, sizeof(*infos));
+	ptrs = calloc((size_t)d->n_guests + 1, sizeof(*ptrs));
+	if (!infos || !ptrs) {
+		free(infos);
+		free(ptrs);
+		control_error(c, RC_ERROR, "out of memory");
+		return;
+	}
+	guests_for_each(g, d) {
+		if (req->n_args && strcmp(req->args[0], g->cfg.name))
+			continue;
+		hagent__guest_info__init(&infos[i]);
+		requests_fill_info(d, g, &infos[i]);
+		ptrs[i] = &infos[i];
+		i++;
+	}
+	if (req->n_args && i == 0) {
+		free(infos);
+		free(ptrs);
+		control_error(c, RC_NOT_FOUND, "unknown guest '%s'", req->args[0]);
+		return;
+	}
+	resp.node = d->conf.node_name;
+	resp.guests = ptrs;
+	resp.n_guests = i;
+	control_respond(c, &resp);
+	free(infos);
+	free(ptrs);
+}
+
+static void req_add(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
+	const char *src = req->file_path && req->file_path[0] ? req->file_path : "<request>";
+	char *msgs[GUESTCFG_MAX_DIAGS], lines[GUESTCFG_MAX_DIAGS][512];
+	struct guest *g = NULL, *old;
+	size_t n = 0;
+	int i;
+
+	if (!diags) {
+		control_error(c, RC_ERROR, "out of memory");
+		return;
+	}
+	if (req->file_content.len == 0 || req->file_content.len > GUEST_FILE_MAX) {
+		control_error(c, RC_INVALID, "%s: guest file is %s", src,
+			      req->file_content.len ? "too large" : "empty");
+		goto out;
+	}
+	g = guests_new(d, (const char *)req->file_content.data, req->file_content.len, src, diags);
+	if (g)
+		guestcfg_check_host(&g->cfg, diags);
+	for (i = 0; i < diags->n; i++) {
+		guestcfg_diag_format(&diags->d[i], src, lines[n], sizeof(lines[n]));
+		msgs[n] = lines[n];
+		n++;
+	}
+	if (!g || diags->n_errors) {
+		Hagent__Response resp = HAGENT__RESPONSE__INIT;
+		char err[600];
+		const char *first = "invalid guest file";
+
+		for (i = 0; i < diags->n; i++)
+			if (diags->d[i].level == DIAG_ERROR) {
+				first = lines[i];
+				break;
+			}
+		snprintf(err, sizeof(err), "%s", first);
+		resp.status = RC_INVALID;
+		resp.error = err;
+		resp.messages = msgs;
+		resp.n_messages = n;
+		resp.node = d->conf.node_name;
+		control_respond(c, &resp);
+		goto out;
+	}
+	old = guests_find(d, g->cfg.name);
+	if (old) {
+		control_error(c, RC_EXISTS, "guest '%s' is already defined (from %s)", g->cfg.name,
+			      old->cfg.source[0] ? old->cfg.source : "?");
+		goto out;
+	}
+	if (store_save_def(d, g) < 0 || store_save_state(d, g) < 0) {
+		int e = errno;
+		store_remove(d, g->cfg.name);
+		control_error(c, RC_STORAGE, "cannot store guest '%s' in %s: %s", g->cfg.name,
+			      d->conf.state_dir, strerror(e));
+		goto out;
+	}
+	guests_insert(d, g);
+	log_info("guest %s defined from %s", g->cfg.name, src);
+	events_publish(d, g, GS_STOPPED, GS_STOPPED, "defined");
+	g = NULL;
+	respond_ok(c, msgs, n);
+out:
+	guests_free(g);
+	free(diags);
+}
+
+static void req_remove(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	struct guest *g = find_or_error(c, req->args[0]);
+
+	if (!g)
+		return;
+	if (g->h || g->orphan || (g->state != GS_STOPPED && g->state != GS_FAILED)) {
+		control_error(c, RC_ERROR, "guest '%s' is %s; stop or destroy it first", g->cfg.name,
+			      gstate_name(g->state));
+		return;
+	}
+	if (store_remove(d, g->cfg.name) < 0) {
+		control_error(c, RC_STORAGE, "cannot remove stored guest '%s': %s", g->cfg.name,
+			      strerror(errno));
+		return;
+	}
+	log_info("guest %s removed", g->cfg.name);
+	events_publish(d, g, g->state, GS_STOPPED, "removed");
+	guests_unlink(d, g);
+	guests_free(g);
+	respond_ok(c, NULL, 0);
+}
+
+static void req_start(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	struct guest *g = find_or_error(c, req->args[0]);
+	char err[300] = "";
+
+	if (!g)
+		return;
+	if (req->n_args > 1 && strcmp(req->args[1], d->conf.node_name)) {
+		control_error(c, RC_NOT_FOUND, "unknown node '%s' (this host is %s)", req->args[1],
+			      d->conf.node_name);
+		return;
+	}
+	if (supervise_start(g, err, sizeof(err)) < 0) {
+		control_error(c, errno == ENOSPC ? RC_STORAGE : RC_ERROR, "%s", err);
+		return;
+	}
+	control_wait(c, g, BIT(GS_RUNNING) | BIT(GS_FAILED) | BIT(GS_STOPPED) | BIT(GS_PRESERVED),
+		     TO_CLIENT_WAIT_S);
+}
+
+static void req_stop(struct conn *c, const Hagent__Request *req)
+{
+	struct guest *g = find_or_error(c, req->args[0]);
+	unsigned t = req->timeout_s ? req->timeout_s : TO_STOP_DEFAULT_S;
+	char err[300] = "";
+
+	if (!g)
+		return;
+	if (supervise_stop(g, t, err, sizeof(err)) < 0) {
+		control_error(c, RC_ERROR, "%s", err);
+		return;
+	}
+	if (g->removing) {
+		respond_ok(c, NULL, 0);
+		return;
+	}
+	control_wait(c, g, DOWN, t + TO_DESTROY_KILL_MS / 1000 + 2);
+}
+
+static void drop_orphan(struct hagentd *d, struct guest *g)
+{
+	guests_unlink(d, g);
+	guests_free(g);
+}
+
+static void req_destroy(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	struct guest *g = find_or_error(c, req->args[0]);
+	char err[300] = "";
+
+	if (!g)
+		return;
+	if (supervise_destroy(g, err, sizeof(err)) < 0) {
+		control_error(c, RC_ERROR, "%s", err);
+		return;
+	}
+	if (g->removing) {
+		drop_orphan(d, g);
+		respond_ok(c, NULL, 0);
+		return;
+	}
+	control_wait(c, g, DOWN, TO_DESTROY_KILL_MS / 1000 + 5);
+}
+
+static int parse_mib(struct conn *c, const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || (*end && strcmp(end, "M") && strcmp(end, "m")) || v <= 0 ||
+	    v > (1L << 30)) {
+		control_error(c, RC_USAGE, "expected a size in MiB, got '%s'", s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void req_mem_set(struct conn *c, const Hagent__Request *req)
+{
+	struct guest *g = find_or_error(c, req->args[0]);
+	long mib;
+
+	if (!g || parse_mib(c, req->args[1], &mib) < 0)
+		return;
+	if (!g->h || g->state != GS_RUNNING) {
+		control_error(c, RC_ERROR, "guest '%s' is %s, not running", g->cfg.name,
+			      gstate_name(g->state));
+		return;
+	}
+	if (mib > g->maxmem_mib || mib > g->boot_mem_mib) {
+		control_error(c, RC_ERROR, "%s: %ld MiB is above the guest's maximum of %ld MiB",
+			      g->cfg.name, mib, g->maxmem_mib < g->boot_mem_mib ? g->maxmem_mib
+										: g->boot_mem_mib);
+		return;
+	}
+	if (g->ops->mem_set(g->h, mib) < 0) {
+		control_error(c, RC_ERROR, "%s: mem-set failed: %s", g->cfg.name, strerror(errno));
+		return;
+	}
+	g->mem_target_mib = mib;
+	log_info("guest %s: memory target %ld MiB", g->cfg.name, mib);
+	respond_ok(c, NULL, 0);
+}
+
+static void req_mem_max(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	struct guest *g = find_or_error(c, req->args[0]);
+	char note[200], *msgs[1] = { note };
+	long mib, old;
+
+	if (!g || parse_mib(c, req->args[1], &mib) < 0)
+		return;
+	if (g->h && mib < g->mem_target_mib) {
+		control_error(c, RC_ERROR, "%s: %ld MiB is below the current target of %ld MiB; "
+			      "mem-set first", g->cfg.name, mib, g->mem_target_mib);
+		return;
+	}
+	old = g->maxmem_mib;
+	g->maxmem_mib = mib;
+	if (store_save_state(d, g) < 0) {
+		g->maxmem_mib = old;
+		control_error(c, RC_STORAGE, "cannot record mem-max of '%s': %s", g->cfg.name,
+			      strerror(errno));
+		return;
+	}
+	if (g->h && mib > g->boot_mem_mib) {
+		snprintf(note, sizeof(note), "%s: runs with %ld MiB; %ld MiB applies from its next start",
+			 g->cfg.name, g->boot_mem_mib, mib);
+		respond_ok(c, msgs, 1);
+		return;
+	}
+	respond_ok(c, NULL, 0);
+}
+
+static void req_console(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	Hagent__Response resp = HAGENT__RESPONSE__INIT;
+	struct guest *g = find_or_error(c, req->args[0]);
+
+	if (!g)
+		return;
+	if (!g->h || !g->ops->console_path(g->h)) {
+		control_error(c, RC_ERROR, "guest '%s' is %s: no console", g->cfg.name,
+			      gstate_name(g->state));
+		return;
+	}
+	resp.node = d->conf.node_name;
+	resp.console_path = (char *)g->ops->console_path(g->h);
+	control_respond(c, &resp);
+}
+
+static void req_events(struct conn *c, const Hagent__Request *req)
+{
+	respond_ok(c, NULL, 0);
+	control_subscribe(c);
+}
+
+static void req_ping(struct conn *c, const Hagent__Request *req)
+{
+	respond_ok(c, NULL, 0);
+}
+
+static const struct request_def request_table[] = {
+	{ "list", 0, 1, req_list },
+	{ "status", 0, 1, req_list },
+	{ "add", 0, 0, req_add },
+	{ "remove", 1, 1, req_remove },
+	{ "start", 1, 2, req_start },
+	{ "stop", 1, 1, req_stop },
+	{ "destroy", 1, 1, req_destroy },
+	{ "mem-set", 2, 2, req_mem_set },
+	{ "mem-max", 2, 2, req_mem_max },
+	{ "console", 1, 1, req_console },
+	{ "events", 0, 0, req_events },
+	{ "ping", 0, 0, req_ping },
+};
+
+void requests_dispatch(struct conn *c, const Hagent__Request *req)
+{
+	size_t i;
+
+	if (!req->command) {
+		control_error(c, RC_USAGE, "request without a command");
+		return;
+	}
+	for (i = 0; i < sizeof(request_table) / sizeof(request_table[0]); i++) {
+		const struct request_def *r = &request_table[i];
+		if (strcmp(r->name, req->command))
+			continue;
+		if ((int)req->n_args < r->min_args || (int)req->n_args > r->max_args) {
+			control_error(c, RC_USAGE, "%s: expected %d to %d arguments, got %zu", r->name,
+				      r->min_args, r->max_args, req->n_args);
+			return;
+		}
+		log_debug("control: %s%s%s", r->name, req->n_args ? " " : "",
+			  req->n_args ? req->args[0] : "");
+		r->fn(c, req);
+		return;
+	}
+	control_error(c, RC_USAGE, "unknown command '%.64s'", req->command);
+}

@@ -1,0 +1,148 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/guests.h"
+#include "agent/store.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+
+static int guest_path(const struct hagentd *d, const char *name, const char *ext, char *buf,
+		      size_t len)
+{
+	return fs_path(buf, len, "%s/guests/%s.%s", d->conf.state_dir, name, ext);
+}
+
+int store_init(struct hagentd *d)
+{
+	char dir[PATH_MAX];
+
+	if (fs_path(dir, sizeof(dir), "%s/guests", d->conf.state_dir) < 0)
+		return -1;
+	return fs_mkdir_p(dir, 0700);
+}
+
+int store_save_def(struct hagentd *d, const struct guest *g)
+{
+	char path[PATH_MAX];
+
+	if (guest_path(d, g->cfg.name, "cfg", path, sizeof(path)) < 0)
+		return -1;
+	return fs_write_atomic(path, g->text, g->text_len, 0600);
+}
+
+int store_save_state(struct hagentd *d, const struct guest *g)
+{
+	char path[PATH_MAX], buf[512];
+	int n;
+
+	if (guest_path(d, g->cfg.name, "state", path, sizeof(path)) < 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "desired=%s\nmaxmem=%ld\nfailed=%s\nsource=%s\n",
+		     g->desired == DESIRED_RUNNING ? "running" : "stopped", g->maxmem_mib,
+		     g->state == GS_FAILED ? "1" : "0", g->cfg.source);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return fs_write_atomic(path, buf, (size_t)n, 0600);
+}
+
+int store_remove(struct hagentd *d, const char *name)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (guest_path(d, name, "state", path, sizeof(path)) == 0 && unlink(path) < 0 &&
+	    errno != ENOENT)
+		rc = -1;
+	if (guest_path(d, name, "cfg", path, sizeof(path)) == 0 && unlink(path) < 0 &&
+	    errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
+static void load_state(struct hagentd *d, struct guest *g)
+{
+	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
+
+	if (guest_path(d, g->cfg.name, "state", path, sizeof(path)) < 0 ||
+	    fs_read_file(path, 4096, &text) < 0)
+		return; /* no state yet: defined, stopped */
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = '\0';
+		if (!strcmp(line, "desired"))
+			g->desired = strcmp(eq, "running") ? DESIRED_STOPPED : DESIRED_RUNNING;
+		else if (!strcmp(line, "maxmem"))
+			g->maxmem_mib = strtol(eq, NULL, 10) > 0 ? strtol(eq, NULL, 10) : g->maxmem_mib;
+		else if (!strcmp(line, "failed") && !strcmp(eq, "1"))
+			g->state = GS_FAILED;
+		else if (!strcmp(line, "source"))
+			snprintf(g->cfg.source, sizeof(g->cfg.source), "%s", eq);
+	}
+	free(text);
+}
+
+int store_load_all(struct hagentd *d)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *dh;
+
+	if (fs_path(dir, sizeof(dir), "%s/guests", d->conf.state_dir) < 0)
+		return -1;
+	dh = opendir(dir);
+	if (!dh)
+		return -1;
+	while ((de = readdir(dh))) {
+		char path[PATH_MAX], *text = NULL, name[GUEST_NAME_MAX];
+		size_t nlen = strlen(de->d_name);
+		struct guestcfg_diags diags = { .n = 0 };
+		struct guest *g;
+		ssize_t len;
+
+		if (nlen < 5 || strcmp(de->d_name + nlen - 4, ".cfg") || nlen - 4 >= sizeof(name))
+			continue;
+		memcpy(name, de->d_name, nlen - 4);
+		name[nlen - 4] = '\0';
+		if (fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
+			continue;
+		len = fs_read_file(path, GUEST_FILE_MAX, &text);
+		if (len < 0) {
+			log_err("stored guest %s: cannot read %s: %s (left in place)", name, path,
+				strerror(errno));
+			continue;
+		}
+		g = guests_new(d, text, (size_t)len, path, &diags);
+		free(text);
+		if (!g) {
+			char msg[512];
+			int i;
+			for (i = 0; i < diags.n; i++) {
+				if (diags.d[i].level != DIAG_ERROR)
+					continue;
+				guestcfg_diag_format(&diags.d[i], path, msg, sizeof(msg));
+				log_err("stored guest %s skipped (left in place): %s", name, msg);
+			}
+			continue;
+		}
+		if (strcmp(g->cfg.name, name)) {
+			log_err("stored guest file %s names guest '%s': skipped (left in place)", path,
+				g->cfg.name);
+			guests_free(g);
+			continue;
+		}
+		load_state(d, g);
+		guests_insert(d, g);
+	}
+	closedir(dh);
+	return 0;
+}

@@ -1,0 +1,18 @@
+/* Durable guest definitions and desired state under STATE_DIR/guests:
+ * NAME.cfg is the guest file exactly as added, NAME.state holds what hagentd
+ * decided about it (desired state, mem-max, failure).  Every write is atomic
+ * (temp file, fsync, rename, fsync of the directory). */
+#ifndef HAGENT_STORE_H
+#define HAGENT_STORE_H
+
+#include "agent/hagentd.h"
+
+int store_init(struct hagentd *d);
+int store_save_def(struct hagentd *d, const struct guest *g);
+int store_save_state(struct hagentd *d, const struct guest *g);
+int store_remove(struct hagentd *d, const char *name);
+/* Load every stored guest into d->guests.  A stored file that no longer
+ * parses is logged and left in place (never deleted), and skipped. */
+int store_load_all(struct hagentd *d);
+
+#endif

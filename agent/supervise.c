@@ -1,0 +1,674 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/control.h"
+#include "agent/guests.h"
+#include "agent/store.h"
+#include "agent/supervise.h"
+#include "agent/timeouts.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+
+/* What an event brings along. */
+struct sv_input {
+	enum sv_event ev;
+	const char *detail;
+	const struct drv_exit *exit;
+	unsigned timeout_s;
+	char *err;
+	size_t errlen;
+};
+
+#define NEXT_DYN GS__COUNT /* the action decides the next state */
+
+typedef enum gstate (*sv_action)(struct guest *g, struct sv_input *in);
+
+struct sv_rule {
+	enum gstate from;
+	enum sv_event ev;
+	sv_action act;
+	enum gstate next;
+};
+
+/* What the exit we are waiting for (GS_DESTROYING) leads to. */
+enum after_exit { AE_STOPPED = 0, AE_RESTART, AE_FAILED };
+
+static const char *const gstate_names[GS__COUNT] = {
+	[GS_STOPPED] = "stopped",     [GS_STARTING] = "starting",
+	[GS_RUNNING] = "running",     [GS_PAUSED] = "paused",
+	[GS_STOPPING] = "stopping",   [GS_DESTROYING] = "destroying",
+	[GS_DUMPING] = "dumping",     [GS_BACKOFF] = "restarting",
+	[GS_PRESERVED] = "preserved", [GS_FAILED] = "failed",
+};
+
+static const char *const sv_event_names[SV__COUNT] = {
+	[SV_START] = "start",       [SV_STOP] = "stop",         [SV_DESTROY] = "destroy",
+	[SV_RUNNING] = "running",   [SV_POWEROFF] = "poweroff", [SV_REBOOT] = "reboot",
+	[SV_CRASH] = "crash",       [SV_WATCHDOG] = "watchdog", [SV_IO_ERROR] = "io-error",
+	[SV_PAUSED] = "paused",     [SV_RESUMED] = "resumed",   [SV_EXIT] = "exit",
+	[SV_DUMP_DONE] = "dump-done", [SV_TIMER] = "timer",
+};
+
+const char *gstate_name(enum gstate s)
+{
+	return s < GS__COUNT ? gstate_names[s] : "?";
+}
+
+const char *sv_event_name(enum sv_event ev)
+{
+	return ev < SV__COUNT ? sv_event_names[ev] : "?";
+}
+
+static void set_reason(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_reason(struct guest *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g->reason, sizeof(g->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void persist(struct guest *g)
+{
+	if (store_save_state(g->d, g) < 0)
+		log_err("%s: cannot record state in %s: %s (will retry on next change)", g->cfg.name,
+			g->d->conf.state_dir, strerror(errno));
+}
+
+/* --- timer ------------------------------------------------------------- */
+
+static void dispatch(struct guest *g, struct sv_input *in);
+
+static void timer_fired(void *arg)
+{
+	struct guest *g = arg;
+	struct sv_input in = { .ev = SV_TIMER };
+
+	g->timer_armed = false;
+	dispatch(g, &in);
+}
+
+static void timer_cancel(struct guest *g)
+{
+	if (g->timer_armed)
+		qb_loop_timer_del(g->d->loop, g->timer);
+	g->timer_armed = false;
+}
+
+static void timer_arm(struct guest *g, uint64_t ms)
+{
+	timer_cancel(g);
+	if (qb_loop_timer_add(g->d->loop, QB_LOOP_HIGH, ms * 1000000ULL, g, timer_fired,
+			      &g->timer) == 0)
+		g->timer_armed = true;
+	else
+		log_err("%s: cannot arm timer", g->cfg.name);
+}
+
+/* --- actions ------------------------------------------------------------- */
+
+static enum gstate fail(struct guest *g)
+{
+	g->state = GS_FAILED; /* persist() writes the failed mark */
+	persist(g);
+	return GS_FAILED;
+}
+
+static enum gstate act_spawn(struct guest *g, struct sv_input *in)
+{
+	struct guest_cfg cfg = g->cfg;
+	char err[256] = "";
+
+	timer_cancel(g);
+	cfg.maxmem_mib = g->maxmem_mib > cfg.memory_mib ? g->maxmem_mib : cfg.memory_mib;
+	if (g->ops->start(&g->d->drv, &cfg, g, &g->h, err, sizeof(err)) < 0) {
+		g->h = NULL;
+		set_reason(g, "start failed: %s", err);
+		if (in->err)
+			snprintf(in->err, in->errlen, "%s: %s", g->cfg.name, g->reason);
+		return fail(g);
+	}
+	g->boot_mem_mib = cfg.maxmem_mib;
+	g->mem_target_mib = cfg.memory_mib;
+	g->started_at = time(NULL);
+	return GS_STARTING;
+}
+
+static enum gstate act_running(struct guest *g, struct sv_input *in)
+{
+	if (!g->started_at)
+		g->started_at = time(NULL);
+	return GS_RUNNING;
+}
+
+static enum gstate do_destroy(struct guest *g, int after)
+{
+	g->after_exit = after;
+	if (g->ops->destroy(g->h) < 0)
+		log_err("%s: destroy failed: %s", g->cfg.name, strerror(errno));
+	return GS_DESTROYING;
+}
+
+static enum gstate act_destroy(struct guest *g, struct sv_input *in)
+{
+	timer_cancel(g);
+	return do_destroy(g, AE_STOPPED);
+}
+
+static enum gstate act_powerdown(struct guest *g, struct sv_input *in)
+{
+	unsigned s = in->timeout_s ? in->timeout_s : TO_STOP_DEFAULT_S;
+
+	if (g->ops->shutdown(g->h) < 0) {
+		log_warn("%s: power button failed (%s), destroying", g->cfg.name, strerror(errno));
+		return do_destroy(g, AE_STOPPED);
+	}
+	timer_arm(g, (uint64_t)s * 1000);
+	return GS_STOPPING;
+}
+
+static enum gstate act_cancel(struct guest *g, struct sv_input *in)
+{
+	timer_cancel(g);
+	return GS_STOPPED;
+}
+
+/* Count policy restarts inside the window, then restart now, later, or give
+ * up: the restart budget. */
+static enum gstate restart_or_fail(struct guest *g, struct sv_input *in)
+{
+	uint64_t now = now_ms(), window = (uint64_t)g->cfg.ha_restart_window_s * 1000;
+	uint64_t delay;
+	int i, n = 0;
+
+	for (i = 0; i < g->n_restarts; i++)
+		if (now - g->restarts[i] < window)
+			g->restarts[n++] = g->restarts[i];
+	g->n_restarts = n;
+	if (n >= g->cfg.ha_restart_max) {
+		set_reason(g, "restart budget exhausted: %d restarts within %d s (%s)", n,
+			   g->cfg.ha_restart_window_s, g->reason);
+		return fail(g);
+	}
+	if (n == RESTART_HISTORY) {
+		memmove(g->restarts, g->restarts + 1, sizeof(g->restarts[0]) * (RESTART_HISTORY - 1));
+		n--;
+	}
+	g->restarts[n] = now;
+	g->n_restarts = n + 1;
+	if (n == 0)
+		return act_spawn(g, in);
+	delay = (uint64_t)TO_BACKOFF_BASE_MS << (n - 1 < 16 ? n - 1 : 16);
+	if (delay > TO_BACKOFF_MAX_MS)
+		delay = TO_BACKOFF_MAX_MS;
+	log_info("%s: restart %d within window, backing off %llu ms", g->cfg.name, n + 1,
+		 (unsigned long long)delay);
+	timer_arm(g, delay);
+	return GS_BACKOFF;
+}
+
+static void release_handle(struct guest *g)
+{
+	if (g->h)
+		g->ops->release(g->h);
+	g->h = NULL;
+	g->started_at = 0;
+}
+
+static enum gstate stop_for_good(struct guest *g)
+{
+	g->desired = DESIRED_STOPPED;
+	g->state = GS_STOPPED;
+	persist(g);
+	return GS_STOPPED;
+}
+
+/* rename-restart: the crashed instance stays (paused) under a new name, for
+ * inspection with `hactl destroy NAME-N` when done; a fresh one starts. */
+static void keep_renamed(struct guest *g)
+{
+	struct guest *o = calloc(1, sizeof(*o));
+	int i;
+
+	if (!o) {
+		g->ops->destroy(g->h);
+		return;
+	}
+	*o = *g;
+	o->text = NULL;
+	o->h = NULL;
+	o->timer_armed = false;
+	o->orphan_pid = g->ops->pid(g->h);
+	o->orphan = true;
+	o->state = GS_PRESERVED;
+	for (i = 1; i < 1000; i++) {
+		snprintf(o->cfg.name, sizeof(o->cfg.name), "%.*s-%d", GUEST_NAME_MAX - 6,
+			 g->cfg.name, i);
+		if (!guests_find(g->d, o->cfg.name))
+			break;
+	}
+	qb_list_init(&o->list);
+	guests_insert(g->d, o);
+	g->ops->detach(g->h);
+	g->h = NULL;
+	set_reason(o, "renamed from %s after %s", g->cfg.name, g->reason);
+	log_notice("%s: crashed instance (pid %d) kept as %s", g->cfg.name, (int)o->orphan_pid,
+		   o->cfg.name);
+	events_publish(g->d, o, GS_STOPPED, GS_PRESERVED, o->reason);
+}
+
+/* Apply an on_* policy; the process is alive (paused) when alive is true. */
+static enum gstate apply_policy(struct guest *g, struct sv_input *in, enum guest_action a,
+				bool alive)
+{
+	char path[PATH_MAX];
+
+	log_info("%s: %s -> policy %s", g->cfg.name, sv_event_name(in->ev), guest_action_name(a));
+	switch (a) {
+	case GA_DESTROY:
+		g->desired = DESIRED_STOPPED;
+		persist(g);
+		return alive ? do_destroy(g, AE_STOPPED) : stop_for_good(g);
+	case GA_RESTART:
+		return alive ? do_destroy(g, AE_RESTART) : restart_or_fail(g, in);
+	case GA_RENAME_RESTART:
+		if (alive)
+			keep_renamed(g);
+		return restart_or_fail(g, in);
+	case GA_PRESERVE:
+		if (alive)
+			return GS_PRESERVED;
+		set_reason(g, "%s; nothing left to preserve", g->reason);
+		return stop_for_good(g);
+	case GA_COREDUMP_DESTROY:
+	case GA_COREDUMP_RESTART:
+		g->after_dump = a == GA_COREDUMP_DESTROY ? GA_DESTROY : GA_RESTART;
+		if (!alive)
+			return g->after_dump == GA_RESTART ? restart_or_fail(g, in) : stop_for_good(g);
+		if (fs_path(path, sizeof(path), "%s/%s-%ld.core", g->d->conf.dump_dir, g->cfg.name,
+			    (long)time(NULL)) == 0 &&
+		    g->ops->coredump(g->h, path) == 0) {
+			log_notice("%s: dumping core to %s", g->cfg.name, path);
+			return GS_DUMPING;
+		}
+		log_err("%s: coredump failed: %s", g->cfg.name, strerror(errno));
+		return do_destroy(g, g->after_dump == GA_RESTART ? AE_RESTART : AE_STOPPED);
+	case GA_SOFT_RESET:
+	default:
+		/* The qemu driver refuses soft-reset at check time. */
+		return alive ? do_destroy(g, AE_STOPPED) : stop_for_good(g);
+	}
+}
+
+static enum gstate act_policy(struct guest *g, struct sv_input *in)
+{
+	enum guest_action a;
+
+	switch (in->ev) {
+	case SV_POWEROFF:
+		a = g->cfg.on_poweroff;
+		set_reason(g, "guest powered off");
+		break;
+	case SV_REBOOT:
+		if (in->detail && !strcmp(in->detail, "in-place"))
+			return g->state; /* QEMU reset the guest itself (on_reboot=restart) */
+		a = g->cfg.on_reboot;
+		set_reason(g, "guest rebooted");
+		break;
+	case SV_WATCHDOG:
+		a = g->cfg.on_watchdog;
+		set_reason(g, "watchdog fired");
+		break;
+	case SV_CRASH:
+	default:
+		a = g->cfg.on_crash;
+		set_reason(g, "guest crashed%s%s", in->detail ? ": " : "", in->detail ? in->detail : "");
+		break;
+	}
+	return apply_policy(g, in, a, true);
+}
+
+static enum gstate act_io_error(struct guest *g, struct sv_input *in)
+{
+	set_reason(g, "io-error%s%s; guest kept paused", in->detail ? ": " : "",
+		   in->detail ? in->detail : "");
+	return fail(g);
+}
+
+static enum gstate act_paused(struct guest *g, struct sv_input *in)
+{
+	return GS_PAUSED;
+}
+
+/* The process went away without being asked to. */
+static enum gstate act_unexpected_exit(struct guest *g, struct sv_input *in)
+{
+	const struct drv_exit *x = in->exit;
+	bool clean = x && x->known && !x->signaled && x->code == 0;
+
+	release_handle(g);
+	if (x && x->known)
+		set_reason(g, "QEMU exited (%s %d)%s%s", x->signaled ? "signal" : "status", x->code,
+			   in->detail ? ": " : "", in->detail ? in->detail : "");
+	else
+		set_reason(g, "QEMU exited%s%s", in->detail ? ": " : "", in->detail ? in->detail : "");
+	in->ev = clean ? SV_POWEROFF : SV_CRASH;
+	return apply_policy(g, in, clean ? g->cfg.on_poweroff : g->cfg.on_crash, false);
+}
+
+static enum gstate act_start_exit(struct guest *g, struct sv_input *in)
+{
+	release_handle(g);
+	set_reason(g, "QEMU failed to start%s%s", in->detail ? ": " : "",
+		   in->detail ? in->detail : "");
+	return fail(g);
+}
+
+static enum gstate act_exited(struct guest *g, struct sv_input *in)
+{
+	int after = g->after_exit;
+
+	release_handle(g);
+	g->after_exit = AE_STOPPED;
+	if (after == AE_RESTART)
+		return restart_or_fail(g, in);
+	if (after == AE_FAILED)
+		return fail(g);
+	return stop_for_good(g);
+}
+
+static enum gstate act_stopping_event(struct guest *g, struct sv_input *in)
+{
+	timer_cancel(g);
+	return do_destroy(g, AE_STOPPED);
+}
+
+static enum gstate act_dump_done(struct guest *g, struct sv_input *in)
+{
+	log_notice("%s: coredump %s", g->cfg.name, in->detail ? in->detail : "done");
+	return do_destroy(g, g->after_dump == GA_RESTART ? AE_RESTART : AE_STOPPED);
+}
+
+static enum gstate act_failed_exit(struct guest *g, struct sv_input *in)
+{
+	release_handle(g);
+	return GS_FAILED;
+}
+
+static enum gstate act_preserved_exit(struct guest *g, struct sv_input *in)
+{
+	release_handle(g);
+	return stop_for_good(g);
+}
+
+static enum gstate act_failed_clear(struct guest *g, struct sv_input *in)
+{
+	if (g->h)
+		return do_destroy(g, AE_STOPPED);
+	return stop_for_good(g);
+}
+
+static enum gstate act_failed_start(struct guest *g, struct sv_input *in)
+{
+	if (g->h) {
+		snprintf(in->err, in->errlen,
+			 "%s: failed (%s) and its QEMU is kept for inspection; destroy it first",
+			 g->cfg.name, g->reason);
+		return GS__COUNT + 1; /* refused */
+	}
+	g->n_restarts = 0;
+	return act_spawn(g, in);
+}
+
+#define REFUSED (GS__COUNT + 1)
+
+/* The table.  A (state, event) pair without a row is ignored (logged at
+ * debug level) for driver events and refused for requests. */
+static const struct sv_rule rules[] = {
+	{ GS_STOPPED, SV_START, act_spawn, NEXT_DYN },
+	{ GS_FAILED, SV_START, act_failed_start, NEXT_DYN },
+	{ GS_BACKOFF, SV_START, act_spawn, NEXT_DYN },
+	{ GS_BACKOFF, SV_TIMER, act_spawn, NEXT_DYN },
+	{ GS_BACKOFF, SV_STOP, act_cancel, GS_STOPPED },
+	{ GS_BACKOFF, SV_DESTROY, act_cancel, GS_STOPPED },
+
+	{ GS_STARTING, SV_RUNNING, act_running, GS_RUNNING },
+	{ GS_STARTING, SV_EXIT, act_start_exit, NEXT_DYN },
+	{ GS_STARTING, SV_STOP, act_destroy, GS_DESTROYING },
+	{ GS_STARTING, SV_DESTROY, act_destroy, GS_DESTROYING },
+	/* a re-attached guest reports what happened while nobody watched */
+	{ GS_STARTING, SV_POWEROFF, act_policy, NEXT_DYN },
+	{ GS_STARTING, SV_REBOOT, act_policy, NEXT_DYN },
+	{ GS_STARTING, SV_CRASH, act_policy, NEXT_DYN },
+	{ GS_STARTING, SV_WATCHDOG, act_policy, NEXT_DYN },
+	{ GS_STARTING, SV_IO_ERROR, act_io_error, NEXT_DYN },
+	{ GS_STARTING, SV_PAUSED, act_paused, GS_PAUSED },
+
+	{ GS_RUNNING, SV_POWEROFF, act_policy, NEXT_DYN },
+	{ GS_RUNNING, SV_REBOOT, act_policy, NEXT_DYN },
+	{ GS_RUNNING, SV_CRASH, act_policy, NEXT_DYN },
+	{ GS_RUNNING, SV_WATCHDOG, act_policy, NEXT_DYN },
+	{ GS_RUNNING, SV_IO_ERROR, act_io_error, NEXT_DYN },
+	{ GS_RUNNING, SV_PAUSED, act_paused, GS_PAUSED },
+	{ GS_RUNNING, SV_EXIT, act_unexpected_exit, NEXT_DYN },
+	{ GS_RUNNING, SV_STOP, act_powerdown, NEXT_DYN },
+	{ GS_RUNNING, SV_DESTROY, act_destroy, GS_DESTROYING },
+
+	{ GS_PAUSED, SV_RESUMED, act_running, GS_RUNNING },
+	{ GS_PAUSED, SV_POWEROFF, act_policy, NEXT_DYN },
+	{ GS_PAUSED, SV_CRASH, act_policy, NEXT_DYN },
+	{ GS_PAUSED, SV_WATCHDOG, act_policy, NEXT_DYN },
+	{ GS_PAUSED, SV_IO_ERROR, act_io_error, NEXT_DYN },
+	{ GS_PAUSED, SV_EXIT, act_unexpected_exit, NEXT_DYN },
+	{ GS_PAUSED, SV_STOP, act_destroy, GS_DESTROYING },
+	{ GS_PAUSED, SV_DESTROY, act_destroy, GS_DESTROYING },
+
+	{ GS_STOPPING, SV_POWEROFF, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_REBOOT, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_CRASH, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_WATCHDOG, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_TIMER, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_DESTROY, act_stopping_event, GS_DESTROYING },
+	{ GS_STOPPING, SV_EXIT, act_exited, NEXT_DYN },
+
+	{ GS_DESTROYING, SV_EXIT, act_exited, NEXT_DYN },
+
+	{ GS_DUMPING, SV_DUMP_DONE, act_dump_done, GS_DESTROYING },
+	{ GS_DUMPING, SV_EXIT, act_unexpected_exit, NEXT_DYN },
+	{ GS_DUMPING, SV_DESTROY, act_destroy, GS_DESTROYING },
+
+	{ GS_PRESERVED, SV_DESTROY, act_destroy, GS_DESTROYING },
+	{ GS_PRESERVED, SV_STOP, act_destroy, GS_DESTROYING },
+	{ GS_PRESERVED, SV_EXIT, act_preserved_exit, NEXT_DYN },
+
+	{ GS_FAILED, SV_DESTROY, act_failed_clear, NEXT_DYN },
+	{ GS_FAILED, SV_STOP, act_failed_clear, NEXT_DYN },
+	{ GS_FAILED, SV_EXIT, act_failed_exit, GS_FAILED },
+};
+
+static const struct sv_rule *rule_find(enum gstate s, enum sv_event ev)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i].from == s && rules[i].ev == ev)
+			return &rules[i];
+	return NULL;
+}
+
+/* Returns 0 when a rule ran, -1 when the pair has no rule or was refused. */
+static int dispatch_rc(struct guest *g, struct sv_input *in)
+{
+	const struct sv_rule *r = rule_find(g->state, in->ev);
+	enum gstate from = g->state, to;
+
+	if (!r) {
+		log_debug("%s: %s ignored in state %s", g->cfg.name, sv_event_name(in->ev),
+			  gstate_name(from));
+		if (in->err)
+			snprintf(in->err, in->errlen, "%s: cannot %s a guest that is %s", g->cfg.name,
+				 sv_event_name(in->ev), gstate_name(from));
+		return -1;
+	}
+	to = r->act(g, in);
+	if ((unsigned)to == REFUSED)
+		return -1;
+	if (r->next != NEXT_DYN)
+		to = r->next;
+	g->state = to;
+	if (from != to || in->ev == SV_START) {
+		/* Guest-side events and failures carry the reason the action
+		 * recorded; requests and plain progress carry the event's name. */
+		bool guest_side = in->ev >= SV_POWEROFF && in->ev != SV_PAUSED &&
+				  in->ev != SV_RESUMED;
+		const char *cause = (guest_side || to == GS_FAILED) && g->reason[0]
+					    ? g->reason : sv_event_name(in->ev);
+		log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from), gstate_name(to),
+			 cause);
+		events_publish(g->d, g, from, to, cause);
+	}
+	return 0;
+}
+
+static void dispatch(struct guest *g, struct sv_input *in)
+{
+	(void)dispatch_rc(g, in);
+}
+
+/* --- requests ------------------------------------------------------------ */
+
+static int request(struct guest *g, enum sv_event ev, enum desired want, unsigned timeout_s,
+		   char *err, size_t len)
+{
+	struct sv_input in = { .ev = ev, .timeout_s = timeout_s, .err = err, .errlen = len };
+	enum desired old = g->desired;
+
+	g->desired = want;
+	if (want != old && store_save_state(g->d, g) < 0) {
+		/* Acting without a durable record could undo itself after a restart. */
+		snprintf(err, len, "%s: cannot record desired state in %s: %s", g->cfg.name,
+			 g->d->conf.state_dir, strerror(errno));
+		g->desired = old;
+		return -1;
+	}
+	g->reason[0] = '\0';
+	return dispatch_rc(g, &in);
+}
+
+int supervise_start(struct guest *g, char *err, size_t len)
+{
+	if (g->orphan) {
+		snprintf(err, len, "%s: a preserved crashed instance cannot be started; destroy it",
+			 g->cfg.name);
+		return -1;
+	}
+	if (g->state == GS_RUNNING || g->state == GS_STARTING || g->state == GS_PAUSED) {
+		g->desired = DESIRED_RUNNING;
+		return 0; /* idempotent */
+	}
+	return request(g, SV_START, DESIRED_RUNNING, 0, err, len);
+}
+
+int supervise_stop(struct guest *g, unsigned timeout_s, char *err, size_t len)
+{
+	if (g->orphan)
+		return supervise_destroy(g, err, len);
+	if (g->state == GS_STOPPED) {
+		g->desired = DESIRED_STOPPED;
+		return 0;
+	}
+	if (g->state == GS_STOPPING || g->state == GS_DESTROYING)
+		return 0;
+	return request(g, SV_STOP, DESIRED_STOPPED, timeout_s, err, len);
+}
+
+int supervise_destroy(struct guest *g, char *err, size_t len)
+{
+	if (g->orphan) {
+		/* QEMU runs in its own session: its process group is its pid. */
+		if (g->orphan_pid > 0 && kill(-g->orphan_pid, SIGKILL) < 0 && errno != ESRCH) {
+			snprintf(err, len, "%s: kill %d: %s", g->cfg.name, (int)g->orphan_pid,
+				 strerror(errno));
+			return -1;
+		}
+		events_publish(g->d, g, g->state, GS_STOPPED, "destroy");
+		g->removing = true;
+		return 0;
+	}
+	if (g->state == GS_STOPPED) {
+		g->desired = DESIRED_STOPPED;
+		return 0;
+	}
+	if (g->state == GS_DESTROYING)
+		return 0;
+	return request(g, SV_DESTROY, DESIRED_STOPPED, 0, err, len);
+}
+
+/* --- driver events --------------------------------------------------------- */
+
+static const enum sv_event drv_to_sv[DRV_EV__COUNT] = {
+	[DRV_EV_RUNNING] = SV_RUNNING,   [DRV_EV_POWEROFF] = SV_POWEROFF,
+	[DRV_EV_REBOOT] = SV_REBOOT,     [DRV_EV_CRASH] = SV_CRASH,
+	[DRV_EV_WATCHDOG] = SV_WATCHDOG, [DRV_EV_IO_ERROR] = SV_IO_ERROR,
+	[DRV_EV_PAUSED] = SV_PAUSED,     [DRV_EV_RESUMED] = SV_RESUMED,
+	[DRV_EV_EXIT] = SV_EXIT,         [DRV_EV_DUMP_DONE] = SV_DUMP_DONE,
+};
+
+void supervise_drv_event(void *owner, enum drv_event ev, const char *detail,
+			 const struct drv_exit *exit_info)
+{
+	struct guest *g = owner;
+	struct sv_input in = { .detail = detail, .exit = exit_info };
+
+	if (ev >= DRV_EV__COUNT)
+		return;
+	in.ev = drv_to_sv[ev];
+	log_debug("%s: driver event %s%s%s in %s", g->cfg.name, drv_event_name(ev),
+		  detail ? ": " : "", detail ? detail : "", gstate_name(g->state));
+	dispatch(g, &in);
+}
+
+void supervise_resume(struct guest *g)
+{
+	struct sv_input in = { .ev = SV_CRASH };
+	bool failed = g->state == GS_FAILED;
+
+	if (g->orphan)
+		return;
+	if (g->ops->attach(&g->d->drv, &g->cfg, g, &g->h) == 0) {
+		g->state = failed ? GS_FAILED : GS_STARTING;
+		set_reason(g, "re-attached after hagentd restart");
+		log_notice("%s: re-attached to running QEMU (pid %d)", g->cfg.name,
+			   (int)g->ops->pid(g->h));
+		if (failed)
+			return; /* an io-error guest stays failed; its events still come */
+		return;
+	}
+	g->h = NULL;
+	if (failed || g->desired != DESIRED_RUNNING)
+		return;
+	/* It was meant to run but its process is gone: it died while hagentd was
+	 * down.  Handle it as a crash, per on_crash. */
+	g->state = GS_RUNNING;
+	set_reason(g, "QEMU gone while hagentd was down");
+	log_warn("%s: %s; applying on_crash=%s", g->cfg.name, g->reason,
+		 guest_action_name(g->cfg.on_crash));
+	g->state = apply_policy(g, &in, g->cfg.on_crash, false);
+	events_publish(g->d, g, GS_RUNNING, g->state, g->reason);
+}
+
+void supervise_detach(struct guest *g)
+{
+	timer_cancel(g);
+	if (g->h)
+		g->ops->detach(g->h);
+	g->h = NULL;
+}

@@ -1,0 +1,35 @@
+/* One state machine per guest, as a table (state x event -> action, next).
+ * Driven by driver events (QMP events, process exit), user requests and
+ * timers; never by polling.  Every transition is logged at info level with
+ * guest, from, to and cause, and published to `hactl events`. */
+#ifndef HAGENT_SUPERVISE_H
+#define HAGENT_SUPERVISE_H
+
+#include "agent/hagentd.h"
+
+enum sv_event {
+	SV_START = 0, SV_STOP, SV_DESTROY,       /* requests */
+	SV_RUNNING, SV_POWEROFF, SV_REBOOT, SV_CRASH, SV_WATCHDOG, SV_IO_ERROR,
+	SV_PAUSED, SV_RESUMED, SV_EXIT, SV_DUMP_DONE, /* from the driver */
+	SV_TIMER,                                /* back-off or stop deadline */
+	SV__COUNT
+};
+
+/* Requests; 0 or -1 with a one-line reason in err. */
+int supervise_start(struct guest *g, char *err, size_t len);
+int supervise_stop(struct guest *g, unsigned timeout_s, char *err, size_t len);
+int supervise_destroy(struct guest *g, char *err, size_t len);
+
+/* The driver's event callback (drv_host.event). */
+void supervise_drv_event(void *owner, enum drv_event ev, const char *detail,
+			 const struct drv_exit *exit_info);
+/* After hagentd (re)starts: re-attach to a surviving guest process, or
+ * handle one that died meanwhile per its policy. */
+void supervise_resume(struct guest *g);
+/* hagentd exits: let go of every guest without touching it. */
+void supervise_detach(struct guest *g);
+
+const char *gstate_name(enum gstate s);
+const char *sv_event_name(enum sv_event ev);
+
+#endif

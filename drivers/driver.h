@@ -1,0 +1,93 @@
+/* Guest drivers behind one ops table.  A driver runs guests for hagentd's
+ * supervisor: it starts and stops them, and reports what happens to them as
+ * driver events, delivered from hagentd's single qb_loop (never by polling).
+ * QEMU (drivers/qemu.c) fills it now; Xen (drivers/xen.c) later. */
+#ifndef HAGENT_DRIVER_H
+#define HAGENT_DRIVER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <qb/qbloop.h>
+
+#include "lib/guestcfg.h"
+
+/* What a driver reports about a guest.  The supervisor's table maps each to
+ * an on_* policy or a state. */
+enum drv_event {
+	DRV_EV_RUNNING = 0, /* guest is up and its control channel answers */
+	DRV_EV_POWEROFF,    /* guest powered itself off (QEMU stays, paused) */
+	DRV_EV_REBOOT,      /* guest asked for a reboot (QEMU stays, paused) */
+	DRV_EV_CRASH,       /* guest panicked (pvpanic) (QEMU stays, paused) */
+	DRV_EV_WATCHDOG,    /* guest watchdog fired (QEMU stays, paused) */
+	DRV_EV_IO_ERROR,    /* a disk I/O error paused the guest */
+	DRV_EV_PAUSED,      /* paused for another reason (STOP) */
+	DRV_EV_RESUMED,     /* running again after a pause */
+	DRV_EV_EXIT,        /* the guest process is gone; see drv_exit */
+	DRV_EV_DUMP_DONE,   /* coredump finished (ok or not: see detail) */
+	DRV_EV__COUNT
+};
+
+/* How a guest process ended (DRV_EV_EXIT). */
+struct drv_exit {
+	bool known;       /* false when hagentd is not its parent (re-attached) */
+	bool signaled;
+	int code;         /* exit status, or signal number when signaled */
+	bool requested;   /* hagentd asked for it (destroy/quit) */
+};
+
+struct drv_guest; /* a driver's handle on one running guest */
+
+typedef void (*drv_event_fn)(void *owner, enum drv_event ev, const char *detail,
+			     const struct drv_exit *exit_info);
+
+/* What the host gives every driver: the loop, paths, settings. */
+struct drv_host {
+	qb_loop_t *loop;
+	const char *run_dir;      /* sockets, pid files, console logs live here */
+	const char *qemu_binary;  /* hagent.conf qemu = ... */
+	const char *accel;        /* "auto" | "kvm" | "tcg" */
+	const char *dump_dir;     /* coredump-* writes NAME-TIME.core here */
+	drv_event_fn event;       /* called for every event of every guest */
+};
+
+struct driver_ops {
+	const char *name; /* "qemu", "xen" */
+	/* 0 when the driver can run guests here; else -1 and a reason in why. */
+	int (*available)(struct drv_host *host, char *why, size_t len);
+	/* Driver-specific validation of a parsed guest (e.g. soft-reset refused
+	 * by qemu).  Appends to diags, returns -1 on any error. */
+	int (*check)(const struct guest_cfg *cfg, struct guestcfg_diags *diags);
+	/* Start a guest.  On 0, *out is a live handle; DRV_EV_RUNNING (or
+	 * DRV_EV_EXIT on early failure) follows through host->event(owner, ...).
+	 * On -1 nothing is left behind and err holds a one-line reason. */
+	int (*start)(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+		     struct drv_guest **out, char *err, size_t errlen);
+	/* Re-attach to a guest that survived an hagentd restart.  Returns 0 and a
+	 * handle when its process is alive (then an event reports its current
+	 * state: RUNNING, or POWEROFF/CRASH/WATCHDOG/IO_ERROR/PAUSED if it stopped
+	 * while nobody watched), -1 with errno ESRCH when nothing runs. */
+	int (*attach)(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+		      struct drv_guest **out);
+	int (*shutdown)(struct drv_guest *g);          /* ACPI power button */
+	int (*destroy)(struct drv_guest *g);           /* kill now; EXIT follows */
+	int (*reset)(struct drv_guest *g);             /* hard reset, keep process */
+	int (*resume)(struct drv_guest *g);            /* continue a paused guest */
+	int (*mem_set)(struct drv_guest *g, long mib); /* balloon target */
+	/* Dump guest memory to path; DRV_EV_DUMP_DONE follows. */
+	int (*coredump)(struct drv_guest *g, const char *path);
+	pid_t (*pid)(struct drv_guest *g);
+	/* Serial console endpoint (a unix socket path). */
+	const char *(*console_path)(struct drv_guest *g);
+	/* Forget the handle without touching the guest (hagentd exits). */
+	void (*detach)(struct drv_guest *g);
+	/* Free the handle after DRV_EV_EXIT. */
+	void (*release)(struct drv_guest *g);
+};
+
+extern const struct driver_ops qemu_driver_ops;
+
+/* The driver named by cfg->driver, or NULL. */
+const struct driver_ops *driver_lookup(const char *name);
+const char *drv_event_name(enum drv_event ev);
+
+#endif

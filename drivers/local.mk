@@ -1,0 +1,25 @@
+# drivers — guest drivers behind driver.h's ops table (QEMU via QMP).
+libhagent_a_SOURCES += \
+	drivers/driver.c drivers/driver.h \
+	drivers/qemu.c \
+	drivers/qemu_argv.c drivers/qemu_argv.h \
+	drivers/qmp.c drivers/qmp.h
+
+# Unit tests: argv table, QMP protocol against an in-process fake server.
+check_PROGRAMS += tests/unit/test_qemu_argv tests/unit/test_qmp
+TESTS += tests/unit/test_qemu_argv tests/unit/test_qmp
+tests_unit_test_qemu_argv_SOURCES = tests/unit/test_qemu_argv.c
+tests_unit_test_qemu_argv_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_qemu_argv_LDADD = $(HAGENT_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_qmp_SOURCES = tests/unit/test_qmp.c
+tests_unit_test_qmp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_qmp_LDADD = $(HAGENT_LIBS) $(CMOCKA_LIBS)
+
+# Integration: the driver against a real QEMU (TCG unless HAGENT_ACCEL says
+# otherwise) running the test guest (TESTGUEST, default
+# ./tests/guest/testguest.elf from the build directory; skipped, exit 77,
+# when it is missing).
+check_PROGRAMS += tests/integ/test-qemu-driver
+TESTS += tests/integ/test-qemu-driver
+tests_integ_test_qemu_driver_SOURCES = tests/integ/test-qemu-driver.c
+tests_integ_test_qemu_driver_LDADD = $(HAGENT_LIBS)

@@ -1,0 +1,92 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "hactl/hactl.h"
+
+static json_t *guest_json(const Hagent__GuestInfo *g)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:i, s:i, s:s, s:s, s:s}",
+			 "name", g->name, "node", g->node, "state", g->state, "reason", g->reason,
+			 "memory", (json_int_t)g->memory_mib, "maxmem", (json_int_t)g->maxmem_mib,
+			 "vcpus", (int)g->vcpus, "started_at", (json_int_t)g->started_at, "pid",
+			 (int)g->pid, "restarts", (int)g->restarts, "desired", g->desired, "driver",
+			 g->driver, "source", g->source);
+}
+
+static void format_uptime(int64_t started, char *buf, size_t len)
+{
+	long s = started ? (long)(time(NULL) - started) : -1;
+
+	if (s < 0)
+		snprintf(buf, len, "-");
+	else if (s < 86400)
+		snprintf(buf, len, "%02ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, len, "%ldd %02ld:%02ld", s / 86400, s / 3600 % 24, s / 60 % 60);
+}
+
+void output_guests(struct hactl *h, Hagent__Response *resp, bool status)
+{
+	size_t i, w = 4;
+
+	if (h->json) {
+		json_t *arr = json_array(), *root;
+		char *s;
+		for (i = 0; i < resp->n_guests; i++)
+			json_array_append_new(arr, guest_json(resp->guests[i]));
+		root = json_pack("{s:s, s:o}", "node", resp->node, "guests", arr);
+		s = json_dumps(root, JSON_INDENT(2));
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(root);
+		return;
+	}
+	if (status)
+		printf("Node %s: hagentd running, %zu guests (single host; cluster: not configured)\n\n",
+		       resp->node, resp->n_guests);
+	for (i = 0; i < resp->n_guests; i++)
+		if (strlen(resp->guests[i]->name) > w)
+			w = strlen(resp->guests[i]->name);
+	printf("%-*s %-12s %-11s %8s %5s %10s\n", (int)w, "Name", "Node", "State", "Mem(MiB)",
+	       "VCPUs", "Uptime");
+	for (i = 0; i < resp->n_guests; i++) {
+		const Hagent__GuestInfo *g = resp->guests[i];
+		char up[32];
+		format_uptime(g->started_at, up, sizeof(up));
+		printf("%-*s %-12s %-11s %8llu %5u %10s", (int)w, g->name, g->node, g->state,
+		       (unsigned long long)g->memory_mib, g->vcpus, up);
+		if (g->reason && g->reason[0] &&
+		    (!strcmp(g->state, "failed") || !strcmp(g->state, "preserved") || status))
+			printf("  (%s)", g->reason);
+		printf("\n");
+	}
+}
+
+void output_event(struct hactl *h, const Hagent__Event *ev)
+{
+	time_t t = (time_t)(ev->time_us / 1000000);
+	struct tm tm;
+	char ts[32];
+
+	if (h->json) {
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "time_us",
+				      (json_int_t)ev->time_us, "guest", ev->guest, "from", ev->from,
+				      "to", ev->to, "cause", ev->cause, "node", ev->node);
+		char *s = json_dumps(o, JSON_COMPACT);
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else {
+		localtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%s.%03d %s %s: %s -> %s (%s)\n", ts, (int)(ev->time_us / 1000 % 1000),
+		       ev->node, ev->guest, ev->from, ev->to, ev->cause);
+	}
+	fflush(stdout);
+}

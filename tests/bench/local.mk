@@ -1,0 +1,5 @@
+dist_noinst_SCRIPTS += tests/bench/restart
+# Benchmarks print figures; they are not part of `make check`.
+bench: all
+	$(srcdir)/tests/bench/restart $(abs_top_builddir)
+.PHONY: bench

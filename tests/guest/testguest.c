@@ -1,0 +1,513 @@
+/*
+ * testguest.c - a tiny bare-metal guest for hagent's tests and benchmarks.
+ *
+ * Prints "TESTGUEST boot", then "HB <n>" every 200 ms (n from 1), on COM1
+ * (0x3f8) and on the debug port 0xe9.  Single-character commands typed on
+ * COM1 make it misbehave on purpose; see README.  Interrupts are never
+ * enabled: time comes from the TSC, calibrated against PIT channel 0 at boot
+ * (wall-clock under TCG and KVM).
+ *
+ * Built freestanding for i386: no libc, no libgcc (so no 64-bit division).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#define COM1            0x3f8
+#define DEBUGCON        0xe9
+#define PVPANIC         0x505
+#define ACPI_PM1A_CNT   0x604   /* QEMU PIIX4 PM: SLP_EN | SLP_TYP(0) = poweroff */
+#define RESET_CTRL      0xcf9
+#define IB700_ARM       0x443
+#define IB700_2S        0x0e
+
+#define HB_PERIOD_MS    200
+#define DIRTY_TICK_MS   10
+#define DIRTY_BASE      0x400000u       /* dirty buffer starts at 4 MiB */
+#define DIRTY_TOP_MAX   0xc0000000u
+#define DIRTY_MAX_MIBS  100000u
+#define PAGE            4096u
+
+#define BOOT_MULTIBOOT  1
+#define BOOT_PVH        2
+#define MB_BOOT_MAGIC   0x2badb002u
+#define PVH_MAGIC       0x336ec578u
+
+/* ---------------------------------------------------------------- port I/O */
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(sub));
+}
+
+/* 64/32 -> 32 division; the caller guarantees the quotient fits. */
+static inline uint32_t div64_32(uint64_t n, uint32_t d)
+{
+	uint32_t q, r;
+	__asm__("divl %4" : "=a"(q), "=d"(r) : "a"((uint32_t)n), "d"((uint32_t)(n >> 32)), "rm"(d));
+	(void)r;
+	return q;
+}
+
+static void __attribute__((noreturn)) halt_forever(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+/* ------------------------------------------------------------------ time */
+
+static uint32_t tsc_per_ms;     /* 0 until calibrated */
+
+static uint16_t pit0_read(void)
+{
+	uint8_t lo, hi;
+	outb(0x43, 0x00);               /* latch channel 0 */
+	lo = inb(0x40);
+	hi = inb(0x40);
+	return (uint16_t)(lo | (hi << 8));
+}
+
+/* Measure the TSC against ~20 ms of PIT channel 0 (1.193182 MHz).  Returns
+ * 0 if the PIT does not tick (e.g. Xen PVH, which has none). */
+static uint32_t calibrate_pit(void)
+{
+	const uint32_t target = 23864;  /* 20 ms of PIT ticks */
+	uint32_t elapsed = 0, stuck = 0, us;
+	uint16_t prev, c, d;
+	uint64_t t0, t1;
+
+	outb(0x43, 0x34);               /* ch0, lo/hi byte, mode 2, binary */
+	outb(0x40, 0);
+	outb(0x40, 0);                  /* reload 65536: wraps every 55 ms */
+	prev = pit0_read();
+	t0 = rdtsc();
+	while (elapsed < target) {
+		c = pit0_read();
+		d = (uint16_t)(prev - c);
+		if (d == 0 || d > 0x8000) {     /* no progress, or a bogus read */
+			if (++stuck > 1000000)
+				return 0;
+			if (d == 0)
+				continue;
+		}
+		stuck = 0;
+		elapsed += d;
+		prev = c;
+	}
+	t1 = rdtsc();
+	us = elapsed * 838u / 1000u;    /* 1 PIT tick = 838.1 ns */
+	return div64_32((t1 - t0) * 1000u, us);
+}
+
+/* TSC frequency as advertised by a hypervisor, in kHz (= ticks per ms). */
+static uint32_t calibrate_cpuid(void)
+{
+	uint32_t r[4], base;
+
+	cpuid(1, 0, r);
+	if (!(r[2] & (1u << 31)))       /* no hypervisor */
+		goto leaf16;
+	for (base = 0x40000000u; base < 0x40010000u; base += 0x100) {
+		cpuid(base, 0, r);
+		if (r[1] == 0x566e6558 && r[2] == 0x65584d4d && r[3] == 0x4d4d566e) {
+			/* "XenVMMXenVMM": leaf base+3 sub-leaf 0, ECX = TSC kHz */
+			if (r[0] >= base + 3) {
+				cpuid(base + 3, 0, r);
+				if (r[2])
+					return r[2];
+			}
+			break;
+		}
+		if (r[1] == 0x4b4d564b && r[2] == 0x564b4d56 && r[3] == 0x0000004d) {
+			/* "KVMKVMKVM": leaf 0x40000010 EAX = TSC kHz, if offered */
+			if (r[0] >= base + 0x10) {
+				cpuid(base + 0x10, 0, r);
+				if (r[0])
+					return r[0];
+			}
+			break;
+		}
+	}
+leaf16:
+	cpuid(0, 0, r);
+	if (r[0] >= 0x16) {
+		cpuid(0x16, 0, r);
+		if (r[0] & 0xffff)
+			return (r[0] & 0xffff) * 1000u;  /* base MHz */
+	}
+	return 0;
+}
+
+static void calibrate(void)
+{
+	uint32_t t = calibrate_pit();
+
+	if (t < 10000)                  /* < 10 MHz: not believable */
+		t = calibrate_cpuid();
+	if (t < 10000)
+		t = 1000000;            /* guess 1 GHz rather than hang */
+	tsc_per_ms = t;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static int tx_stuck;            /* the UART stopped draining: do not wait */
+
+static void serial_init(void)
+{
+	outb(COM1 + 1, 0x00);           /* IER: no interrupts */
+	outb(COM1 + 3, 0x80);           /* DLAB */
+	outb(COM1 + 0, 0x01);           /* 115200 */
+	outb(COM1 + 1, 0x00);
+	outb(COM1 + 3, 0x03);           /* 8N1 */
+	outb(COM1 + 2, 0x07);           /* FIFO on, cleared */
+	outb(COM1 + 4, 0x03);           /* DTR | RTS, no loopback */
+}
+
+static void putch(char c)
+{
+	uint8_t lsr = inb(COM1 + 5);
+
+	/* 0xff: no UART at all (port unbacked); write blindly. */
+	if (lsr != 0xff && !(lsr & 0x20)) {
+		if (tx_stuck || !tsc_per_ms) {
+			/* before calibration, or after a stall: bounded spin */
+			uint32_t i;
+			for (i = 0; i < (tx_stuck ? 1u : 200000u); i++)
+				if (inb(COM1 + 5) & 0x20)
+					break;
+			if (!(inb(COM1 + 5) & 0x20)) {
+				tx_stuck = 1;
+				goto debugcon;
+			}
+		} else {
+			uint64_t deadline = rdtsc() + (uint64_t)tsc_per_ms * 20;
+			while (!(inb(COM1 + 5) & 0x20)) {
+				if (rdtsc() > deadline) {
+					tx_stuck = 1;
+					goto debugcon;
+				}
+			}
+		}
+	}
+	tx_stuck = 0;
+	outb(COM1, (uint8_t)c);
+debugcon:
+	outb(DEBUGCON, (uint8_t)c);
+}
+
+static void puts_(const char *s)
+{
+	while (*s)
+		putch(*s++);
+}
+
+static void putu(uint32_t v)
+{
+	char buf[11];
+	int i = 10;
+
+	buf[i] = 0;
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	puts_(buf + i);
+}
+
+static void putx(uint32_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	puts_("0x");
+	for (i = 28; i >= 0; i -= 4)
+		putch(hex[(v >> i) & 0xf]);
+}
+
+/* ------------------------------------------------------------ exceptions */
+
+struct idt_entry {
+	uint16_t off_lo, sel;
+	uint8_t zero, type;
+	uint16_t off_hi;
+} __attribute__((packed));
+
+static struct idt_entry idt[32];
+
+extern char exc_stubs[], exc_nmi[];
+
+void exception_trap(uint32_t vec) __attribute__((noreturn, used));
+void exception_trap(uint32_t vec)
+{
+	tx_stuck = 0;
+	puts_("\nTESTGUEST exception ");
+	putu(vec);
+	puts_("\n");
+	halt_forever();
+}
+
+static void idt_init(void)
+{
+	struct {
+		uint16_t limit;
+		uint32_t base;
+	} __attribute__((packed)) desc;
+	uint32_t i, a;
+
+	for (i = 0; i < 32; i++) {
+		a = (i == 2) ? (uint32_t)(uintptr_t)exc_nmi
+			     : (uint32_t)(uintptr_t)exc_stubs + 16 * i;
+		idt[i].off_lo = (uint16_t)a;
+		idt[i].sel = 0x08;
+		idt[i].zero = 0;
+		idt[i].type = 0x8e;     /* present, DPL 0, 32-bit interrupt gate */
+		idt[i].off_hi = (uint16_t)(a >> 16);
+	}
+	desc.limit = sizeof(idt) - 1;
+	desc.base = (uint32_t)(uintptr_t)idt;
+	__asm__ volatile("lidt %0" : : "m"(desc));
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static uint32_t dirty_pages;    /* pages in [DIRTY_BASE, DIRTY_BASE + 4K*n) */
+
+/* Clamp [DIRTY_BASE, top) to the usable RAM region that contains DIRTY_BASE. */
+static void note_region(uint64_t base, uint64_t len, uint32_t type)
+{
+	uint64_t end = base + len;
+
+	if (type != 1 || base > DIRTY_BASE || end <= DIRTY_BASE + PAGE)
+		return;
+	if (end > DIRTY_TOP_MAX)
+		end = DIRTY_TOP_MAX;
+	dirty_pages = (uint32_t)(end - DIRTY_BASE) / PAGE;
+}
+
+static void mem_init(uint32_t boot, uint32_t magic, uint32_t info)
+{
+	if (boot == BOOT_MULTIBOOT && magic == MB_BOOT_MAGIC && info) {
+		const uint32_t *mbi = (const uint32_t *)(uintptr_t)info;
+		uint32_t flags = mbi[0];
+
+		if (flags & (1u << 6)) {        /* mmap_length, mmap_addr */
+			uint32_t p = mbi[12], end = mbi[12] + mbi[11];
+			while (p + 24 <= end) {
+				const uint32_t *e = (const uint32_t *)(uintptr_t)p;
+				/* size, base_lo, base_hi, len_lo, len_hi, type */
+				note_region(((uint64_t)e[2] << 32) | e[1],
+					    ((uint64_t)e[4] << 32) | e[3], e[5]);
+				p += e[0] + 4;
+			}
+		}
+		if (!dirty_pages && (flags & 1u))       /* mem_upper: KiB above 1 MiB */
+			note_region(0x100000, (uint64_t)mbi[2] * 1024, 1);
+	} else if (boot == BOOT_PVH && info &&
+		   *(const uint32_t *)(uintptr_t)info == PVH_MAGIC) {
+		const uint32_t *si = (const uint32_t *)(uintptr_t)info;
+		/* version at +4; v1 adds memmap_paddr (+40) and memmap_entries (+48) */
+		if (si[1] >= 1 && si[10] && !si[11]) {
+			uint32_t n = si[12], i;
+			const uint32_t *e = (const uint32_t *)(uintptr_t)si[10];
+			for (i = 0; i < n && i < 128; i++, e += 6)
+				note_region(((uint64_t)e[1] << 32) | e[0],
+					    ((uint64_t)e[3] << 32) | e[2], e[4]);
+		}
+	}
+	if (!dirty_pages)               /* unknown: assume at least 16 MiB */
+		dirty_pages = (0x1000000u - DIRTY_BASE) / PAGE;
+}
+
+/* ------------------------------------------------------------ the guest */
+
+static uint32_t dirty_rate;     /* MiB/s */
+static uint32_t dirty_acc;      /* remainder of pages * 100 */
+static uint32_t dirty_budget;   /* pages owed */
+static uint32_t dirty_cursor;
+static uint32_t dirty_seq;
+static uint64_t next_dirty_tick;
+
+static int wd_feed;
+static int d_pending;
+static uint32_t d_arg;
+
+static void set_dirty(uint32_t mibs)
+{
+	if (mibs > DIRTY_MAX_MIBS)
+		mibs = DIRTY_MAX_MIBS;
+	dirty_rate = mibs;
+	dirty_acc = 0;
+	dirty_budget = 0;
+	next_dirty_tick = rdtsc() + (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
+	puts_("TESTGUEST dirty ");
+	putu(mibs);
+	puts_("\n");
+}
+
+static void dirty_step(uint64_t now)
+{
+	uint32_t n;
+
+	if (!dirty_rate)
+		return;
+	if (now >= next_dirty_tick) {
+		uint32_t per_s = dirty_rate * (1024u * 1024u / PAGE);
+
+		dirty_acc += per_s;
+		dirty_budget += dirty_acc / (1000u / DIRTY_TICK_MS);
+		dirty_acc %= 1000u / DIRTY_TICK_MS;
+		if (dirty_budget > per_s)       /* cannot keep up: owe at most 1 s */
+			dirty_budget = per_s;
+		next_dirty_tick += (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
+		if (now >= next_dirty_tick)     /* fell behind (paused?): resync */
+			next_dirty_tick = now + (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
+	}
+	for (n = 0; n < 256 && dirty_budget; n++, dirty_budget--) {
+		volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)
+			(DIRTY_BASE + dirty_cursor * PAGE + ((dirty_seq & 63) << 6));
+		*p = ++dirty_seq;
+		if (++dirty_cursor >= dirty_pages)
+			dirty_cursor = 0;
+	}
+}
+
+static void do_reboot(void)
+{
+	uint64_t t;
+
+	outb(RESET_CTRL, 0x06);
+	t = rdtsc() + (uint64_t)tsc_per_ms * 100;
+	while (rdtsc() < t)
+		;
+	outb(0x64, 0xfe);               /* fallback: keyboard controller reset */
+	halt_forever();
+}
+
+static void command(char c)
+{
+	if (d_pending) {
+		if (c >= '0' && c <= '9') {
+			if (d_arg < DIRTY_MAX_MIBS)
+				d_arg = d_arg * 10 + (uint32_t)(c - '0');
+			return;
+		}
+		d_pending = 0;
+		set_dirty(d_arg);
+		/* anything else ends the number, and is then a command itself */
+	}
+	switch (c) {
+	case 'p':
+		puts_("TESTGUEST panic\n");
+		outb(PVPANIC, 1);
+		halt_forever();
+	case 'o':
+		puts_("TESTGUEST poweroff\n");
+		outw(ACPI_PM1A_CNT, 0x2000);
+		halt_forever();
+	case 'r':
+		puts_("TESTGUEST reboot\n");
+		do_reboot();
+		break;
+	case 'h':
+		puts_("TESTGUEST hang\n");
+		halt_forever();
+	case 'w':
+		puts_("TESTGUEST watchdog\n");
+		outb(IB700_ARM, IB700_2S);
+		wd_feed = 0;
+		break;
+	case 'f':
+		puts_("TESTGUEST watchdog-fed\n");
+		outb(IB700_ARM, IB700_2S);
+		wd_feed = 1;
+		break;
+	case 'd':
+		d_pending = 1;
+		d_arg = 0;
+		break;
+	case 'e':
+		puts_("TESTGUEST echo\n");
+		break;
+	default:                        /* newlines, spaces, noise: ignored */
+		break;
+	}
+}
+
+static void poll_input(void)
+{
+	int i;
+	uint8_t lsr;
+
+	for (i = 0; i < 16; i++) {
+		lsr = inb(COM1 + 5);
+		if (lsr == 0xff || !(lsr & 0x01))
+			return;
+		command((char)inb(COM1));
+	}
+}
+
+void kmain(uint32_t boot, uint32_t magic, uint32_t info) __attribute__((noreturn, used));
+void kmain(uint32_t boot, uint32_t magic, uint32_t info)
+{
+	uint64_t now, next_hb, period;
+	uint32_t hb = 0;
+
+	idt_init();
+	outb(0x21, 0xff);               /* mask both PICs (IF is off anyway) */
+	outb(0xa1, 0xff);
+	serial_init();
+	puts_("TESTGUEST boot\n");
+	mem_init(boot, magic, info);
+	calibrate();
+	if (boot != BOOT_MULTIBOOT) {
+		puts_("TESTGUEST pvh tsc_khz=");
+		putu(tsc_per_ms);
+		puts_(" dirty_buf=");
+		putx(dirty_pages * PAGE);
+		puts_("\n");
+	}
+
+	period = (uint64_t)tsc_per_ms * HB_PERIOD_MS;
+	next_hb = rdtsc();
+	for (;;) {
+		now = rdtsc();
+		if (now >= next_hb) {
+			if (wd_feed)
+				outb(IB700_ARM, IB700_2S);
+			puts_("HB ");
+			putu(++hb);
+			puts_("\n");
+			next_hb += period;
+			if (now >= next_hb)     /* missed beats (paused?): no burst */
+				next_hb = now + period;
+		}
+		poll_input();
+		dirty_step(now);
+	}
+}
