@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 
 #include "agent/control.h"
 #include "agent/guests.h"
@@ -194,8 +195,11 @@ static enum gstate restart_or_fail(struct guest *g, struct sv_input *in)
 			g->restarts[n++] = g->restarts[i];
 	g->n_restarts = n;
 	if (n >= g->cfg.ha_restart_max) {
-		set_reason(g, "restart budget exhausted: %d restarts within %d s (%s)", n,
-			   g->cfg.ha_restart_window_s, g->reason);
+		char last[sizeof(g->reason)];
+
+		snprintf(last, sizeof(last), "%s", g->reason);
+		set_reason(g, "restart budget exhausted: %d restarts within %d s; last: %s", n,
+			   g->cfg.ha_restart_window_s, last);
 		return fail(g);
 	}
 	if (n == RESTART_HISTORY) {
@@ -231,6 +235,22 @@ static enum gstate stop_for_good(struct guest *g)
 	return GS_STOPPED;
 }
 
+/* The renamed instance keeps its run_dir files (pid file locked by QEMU,
+ * sockets still bound) under its new name, so the fresh instance can start
+ * and the old one's console log stays readable. */
+static void rename_run_files(struct hagentd *d, const char *from, const char *to)
+{
+	static const char *const suffixes[] = { "pid", "qmp", "serial", "console.log", "qemu.log" };
+	char a[PATH_MAX], b[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (fs_path(a, sizeof(a), "%s/%s.%s", d->conf.run_dir, from, suffixes[i]) == 0 &&
+		    fs_path(b, sizeof(b), "%s/%s.%s", d->conf.run_dir, to, suffixes[i]) == 0 &&
+		    rename(a, b) < 0 && errno != ENOENT)
+			log_warn("rename %s -> %s: %s", a, b, strerror(errno));
+}
+
 /* rename-restart: the crashed instance stays (paused) under a new name, for
  * inspection with `hactl destroy NAME-N` when done; a fresh one starts. */
 static void keep_renamed(struct guest *g)
@@ -257,6 +277,7 @@ static void keep_renamed(struct guest *g)
 	}
 	qb_list_init(&o->list);
 	guests_insert(g->d, o);
+	rename_run_files(g->d, g->cfg.name, o->cfg.name);
 	g->ops->detach(g->h);
 	g->h = NULL;
 	set_reason(o, "renamed from %s after %s", g->cfg.name, g->reason);
@@ -286,7 +307,10 @@ static enum gstate apply_policy(struct guest *g, struct sv_input *in, enum guest
 	case GA_PRESERVE:
 		if (alive)
 			return GS_PRESERVED;
-		set_reason(g, "%s; nothing left to preserve", g->reason);
+		char last[sizeof(g->reason)];
+
+		snprintf(last, sizeof(last), "%s", g->reason);
+		set_reason(g, "%s; nothing left to preserve", last);
 		return stop_for_good(g);
 	case GA_COREDUMP_DESTROY:
 	case GA_COREDUMP_RESTART:
@@ -599,6 +623,10 @@ int supervise_destroy(struct guest *g, char *err, size_t len)
 				 strerror(errno));
 			return -1;
 		}
+		/* hagentd is its parent unless it restarted since: reap it (a
+		 * SIGKILLed process is gone within milliseconds). */
+		if (g->orphan_pid > 0)
+			waitpid(g->orphan_pid, NULL, 0);
 		events_publish(g->d, g, g->state, GS_STOPPED, "destroy");
 		g->removing = true;
 		return 0;

@@ -48,11 +48,21 @@
  * answer by then is killed (EXIT says why); an attached one is reported as
  * PAUSED (its monitor may be held by another client). */
 #define QEMU_HANDSHAKE_NS (30ULL * 1000000000ULL)
-/* A guest reboot makes QEMU emit two RESET events back to back (three for
- * a keyboard-controller reset).  Consecutive RESETs (no other event between)
- * closer than this are one reboot; the fastest guest we know needs more
- * than 100 ms to boot and reboot again. */
-#define QEMU_RESET_COLLAPSE_US 100000
+/* Every reset of a pc machine is followed by a second one: QEMU keeps the
+ * shadowed BIOS in RAM across a reset, SeaBIOS finds it has already run POST
+ * and reboots once more through the reset register ("guest-reset").  So a
+ * guest reboot shows two or three RESET events within about 50-160 ms
+ * (TCG), and a host system_reset one host RESET then one or two guest ones
+ * once the guest runs.  A guest RESET this close to the previous reset (or
+ * to the guest running again after a reset while stopped) is the same
+ * reset.  Real guests take far longer than this to boot and reboot. */
+#define QEMU_RESET_COLLAPSE_US 1000000
+/* With on_reboot != restart QEMU runs with -action reboot=shutdown, which
+ * turns *every* reset request, our own system_reset and the firmware's
+ * follow-up included, into a paused SHUTDOWN.  reset() therefore switches
+ * the reboot action to "reset" for the reset and switches it back once the
+ * guest has run this long without another RESET. */
+#define QEMU_RESET_SETTLE_NS (1000ULL * 1000000ULL)
 /* Where the child finds its two inherited listening sockets. */
 #define QEMU_CHILD_QMP_FD 3
 #define QEMU_CHILD_SERIAL_FD 4
@@ -79,11 +89,17 @@ struct drv_guest {
 	struct qmp *qmp;
 	bool ready;          /* query-status answered once */
 	bool requested;      /* destroy asked */
+	bool quitting;       /* QEMU announced its exit (SHUTDOWN host-*) */
 	bool exited;         /* EXIT reported */
 	bool halted;         /* a stop cause was reported; cleared by RESUME */
 	bool dumping;        /* dump-guest-memory in flight (its STOP/RESUME) */
-	bool last_was_reset; /* the previous QMP event was a guest RESET */
-	int64_t last_reset_us;
+	bool stopped;        /* STOP seen, no RESUME since */
+	int64_t last_reset_us; /* QEMU time of the last reset (or of the run after it) */
+	bool reset_while_stopped;
+	bool reboot_shutdown; /* started with -action reboot=shutdown */
+	bool reboot_action_reset; /* reboot action switched to reset (our reset) */
+	qb_loop_timer_handle settle_timer;
+	bool settle_timer_on;
 	char why_killed[128]; /* the driver killed it on its own: why */
 	qb_loop_timer_handle kill_timer;
 	bool kill_timer_on;
@@ -248,16 +264,17 @@ static int qemu_find_running(const char *pid_path, const char *name, pid_t *pid_
 	ssize_t n;
 	long pid;
 	int pidfd = -1;
-	bool match;
+	bool match, bad;
 
 	n = fs_read_file(pid_path, 64, &text);
 	if (n < 0)
 		goto none;
 	errno = 0;
 	pid = strtol(text, &end, 10);
+	bad = errno || end == text || pid <= 1 || pid > INT32_MAX || (*end && *end != '\n');
 	free(text);
 	text = NULL;
-	if (errno || pid <= 1 || pid > INT32_MAX || (*end && *end != '\n'))
+	if (bad)
 		goto stale;
 	/* Open the pidfd first, then check what runs: the pidfd pins the
 	 * process, so a match afterwards cannot be a reused pid. */
@@ -417,6 +434,10 @@ static void guest_disconnect(struct drv_guest *g)
 		qb_loop_timer_del(g->host->loop, g->hs_timer);
 		g->hs_timer_on = false;
 	}
+	if (g->settle_timer_on) {
+		qb_loop_timer_del(g->host->loop, g->settle_timer);
+		g->settle_timer_on = false;
+	}
 	if (g->pidfd_polled) {
 		qb_loop_poll_del(g->host->loop, g->pidfd);
 		g->pidfd_polled = false;
@@ -546,6 +567,12 @@ static void ev_shutdown(struct drv_guest *g, json_t *data, int64_t ts)
 	if (strcmp(reason, "host-qmp-quit") == 0 || strcmp(reason, "host-signal") == 0) {
 		/* QEMU exits after these; EXIT reports it. */
 		log_info("guest %s: QEMU shutting down (%s)", g->name, reason);
+		g->quitting = true;
+		return;
+	}
+	if (strcmp(reason, "host-qmp-system-reset") == 0) {
+		/* reboot=shutdown caught our own reset (see QEMU_RESET_SETTLE_NS) */
+		log_warn("guest %s: system_reset became a shutdown; guest not reset", g->name);
 		return;
 	}
 	if (strcmp(reason, "guest-reset") == 0)
@@ -556,20 +583,25 @@ static void ev_shutdown(struct drv_guest *g, json_t *data, int64_t ts)
 		stop_cause(g, DRV_EV_POWEROFF, reason);
 }
 
+static void settle_timer_arm(struct drv_guest *g);
+
 static void ev_reset(struct drv_guest *g, json_t *data, int64_t ts)
 {
 	const char *reason = json_string_value(json_object_get(data, "reason"));
 	bool collapse;
 
+	collapse = ts >= 0 && g->last_reset_us >= 0 && ts - g->last_reset_us < QEMU_RESET_COLLAPSE_US;
+	g->last_reset_us = ts;
+	if (g->stopped)
+		g->reset_while_stopped = true;
+	if (g->reboot_action_reset && !g->stopped)
+		settle_timer_arm(g); /* not settled yet */
 	if (!reason || strcmp(reason, "guest-reset") != 0) {
 		log_info("guest %s: reset (%s)", g->name, reason ? reason : "unknown");
 		return;
 	}
-	collapse = g->last_was_reset && ts >= 0 && g->last_reset_us >= 0 &&
-		   ts - g->last_reset_us < QEMU_RESET_COLLAPSE_US;
-	g->last_reset_us = ts;
-	if (collapse) {
-		log_debug("guest %s: RESET of the same reboot", g->name);
+	if (collapse || g->reboot_action_reset) {
+		log_info("guest %s: reset (guest-reset): part of the previous reset", g->name);
 		return;
 	}
 	emit(g, DRV_EV_REBOOT, "in-place", NULL);
@@ -620,6 +652,7 @@ static void ev_stop(struct drv_guest *g, json_t *data, int64_t ts)
 {
 	(void)data;
 	(void)ts;
+	g->stopped = true;
 	if (g->dumping) {
 		log_debug("guest %s: STOP for the dump", g->name);
 		return;
@@ -634,7 +667,14 @@ static void ev_stop(struct drv_guest *g, json_t *data, int64_t ts)
 static void ev_resume(struct drv_guest *g, json_t *data, int64_t ts)
 {
 	(void)data;
-	(void)ts;
+	g->stopped = false;
+	if (g->reset_while_stopped) {
+		/* the firmware's follow-up reset comes once the guest runs */
+		g->last_reset_us = ts;
+		g->reset_while_stopped = false;
+	}
+	if (g->reboot_action_reset)
+		settle_timer_arm(g);
 	if (g->dumping) {
 		log_debug("guest %s: RESUME after the dump", g->name);
 		return;
@@ -658,7 +698,6 @@ static void on_qmp_event(struct qmp *q, void *arg, const char *name, json_t *dat
 {
 	struct drv_guest *g = arg;
 	size_t i;
-	bool is_reset = strcmp(name, "RESET") == 0;
 
 	(void)q;
 	guest_hold(g);
@@ -670,7 +709,6 @@ static void on_qmp_event(struct qmp *q, void *arg, const char *name, json_t *dat
 	}
 	if (i == sizeof(qemu_events) / sizeof(qemu_events[0]))
 		log_debug("guest %s: QMP event %s", g->name, name);
-	g->last_was_reset = is_reset;
 	guest_unhold(g);
 }
 
@@ -733,6 +771,7 @@ static void report_status(struct drv_guest *g, const char *status)
 		char detail[64];
 
 		g->ready = true;
+		g->stopped = true;
 		snprintf(detail, sizeof(detail), "status %s", status);
 		emit(g, DRV_EV_PAUSED, detail, NULL);
 		return;
@@ -741,6 +780,7 @@ static void report_status(struct drv_guest *g, const char *status)
 		report_running(g);
 		return;
 	}
+	g->stopped = true;
 	g->ready = true;
 	g->halted = map[i].halted;
 	emit(g, map[i].ev,
@@ -800,7 +840,11 @@ static void on_qmp_closed(struct qmp *q, void *arg, int err)
 	qmp_close(q);
 	g->qmp = NULL;
 	/* QMP's end alone is not the guest's end: the pidfd decides. */
-	if (!g->exited && g->pidfd >= 0 && !pidfd_exited(g->pidfd))
+	if (g->exited || g->pidfd < 0 || pidfd_exited(g->pidfd))
+		;
+	else if (g->requested || g->quitting)
+		log_info("guest %s: QMP closed, QEMU %d on its way out", g->name, (int)g->pid);
+	else
 		log_warn("guest %s: QMP connection lost%s%s while QEMU %d runs", g->name,
 			 err ? ": " : "", err ? strerror(err) : "", (int)g->pid);
 	guest_unhold(g);
@@ -882,6 +926,7 @@ static struct drv_guest *guest_new(struct drv_host *host, const struct guest_cfg
 	g->pidfd = -1;
 	g->last_reset_us = -1;
 	g->memory_mib = cfg->memory_mib;
+	g->reboot_shutdown = cfg->on_reboot != GA_RESTART; /* as qemu_argv.c */
 	g->maxmem_mib = cfg->maxmem_mib > cfg->memory_mib ? cfg->maxmem_mib : cfg->memory_mib;
 	if (!guest_name_valid(cfg->name) || fs_path(g->name, sizeof(g->name), "%s", cfg->name) < 0) {
 		free(g);
@@ -1152,9 +1197,41 @@ static int qemu_destroy(struct drv_guest *g)
 	return guest_kill_now(g);
 }
 
+static void settle_timer_cb(void *data)
+{
+	struct drv_guest *g = data;
+
+	g->settle_timer_on = false;
+	guest_hold(g);
+	if (g->reboot_action_reset && !g->exited &&
+	    guest_cmd(g, "reboot action back to shutdown", json_pack("{s:s}", "reboot", "shutdown"),
+		      "set-action") == 0)
+		g->reboot_action_reset = false;
+	guest_unhold(g);
+}
+
+static void settle_timer_arm(struct drv_guest *g)
+{
+	if (g->settle_timer_on)
+		qb_loop_timer_del(g->host->loop, g->settle_timer);
+	g->settle_timer_on = qb_loop_timer_add(g->host->loop, QB_LOOP_MED, QEMU_RESET_SETTLE_NS, g,
+					       settle_timer_cb, &g->settle_timer) == 0;
+}
+
 static int qemu_reset(struct drv_guest *g)
 {
-	return guest_cmd(g, "reset (system_reset)", NULL, "system_reset");
+	int rc;
+
+	if (g->reboot_shutdown && !g->reboot_action_reset) {
+		if (guest_cmd(g, "reboot action reset (for our reset)",
+			      json_pack("{s:s}", "reboot", "reset"), "set-action") < 0)
+			return -1;
+		g->reboot_action_reset = true;
+	}
+	rc = guest_cmd(g, "reset (system_reset)", NULL, "system_reset");
+	if (rc == 0 && g->reboot_action_reset && !g->stopped)
+		settle_timer_arm(g);
+	return rc;
 }
 
 static int qemu_resume(struct drv_guest *g)

@@ -376,17 +376,21 @@ static void dirty_step(uint64_t now)
 
 	if (!dirty_rate)
 		return;
-	if (now >= next_dirty_tick) {
+	/* Credit every 10 ms tick that has passed (the vCPU may not have run
+	 * for a while), owing at most 1 s of writes; resync after a longer gap. */
+	for (n = 0; now >= next_dirty_tick; n++) {
 		uint32_t per_s = dirty_rate * (1024u * 1024u / PAGE);
 
+		if (n == 1000u / DIRTY_TICK_MS) {       /* paused? start afresh */
+			next_dirty_tick = now + (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
+			break;
+		}
 		dirty_acc += per_s;
 		dirty_budget += dirty_acc / (1000u / DIRTY_TICK_MS);
 		dirty_acc %= 1000u / DIRTY_TICK_MS;
-		if (dirty_budget > per_s)       /* cannot keep up: owe at most 1 s */
+		if (dirty_budget > per_s)
 			dirty_budget = per_s;
 		next_dirty_tick += (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
-		if (now >= next_dirty_tick)     /* fell behind (paused?): resync */
-			next_dirty_tick = now + (uint64_t)tsc_per_ms * DIRTY_TICK_MS;
 	}
 	for (n = 0; n < 256 && dirty_budget; n++, dirty_budget--) {
 		volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)

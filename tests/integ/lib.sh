@@ -95,8 +95,14 @@ guest_cmd() { # guest chars
 
 # Wait until the guest prints heartbeat number >= N after line FROM of its log.
 wait_hb() { # guest n timeout [from]
-	timeout "$3" tail -n "+$((${4:-0} + 1))" -F "$(console_log "$1")" 2>/dev/null |
-		awk -v n="$2" '$1 == "HB" && $2 + 0 >= n { found = 1; exit } END { exit !found }'
+	# a read loop, not awk: mawk fills its input buffer before it looks
+	timeout "$3" tail -n "+$((${4:-0} + 1))" -F "$(console_log "$1")" 2>/dev/null | {
+		while read -r word num; do
+			num=${num%$'\r'}
+			[ "$word" = HB ] && [ "$num" -ge "$2" ] 2>/dev/null && exit 0
+		done
+		exit 1
+	}
 }
 
 json_field() { # guest field  (from hactl --json list)
