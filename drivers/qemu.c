@@ -973,7 +973,7 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 	struct qemu_argv_opts o = { 0 };
 	struct qemu_argv a = { 0 };
 	struct drv_guest *g;
-	char path[PATH_MAX], console[PATH_MAX];
+	char path[PATH_MAX];
 	int qmp_l = -1, ser_l = -1, logfd = -1, devnull = -1, saved, i;
 	pid_t pid = -1, other;
 
@@ -1027,10 +1027,6 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 			 strerror(errno));
 		goto fail;
 	}
-	/* A fresh console log per run would lose what a crashed run said:
-	 * QEMU appends (logappend=on); only make sure it can be created. */
-	if (qemu_path(console, sizeof(console), host->run_dir, g->name, QEMU_SUFFIX_CONSOLE) < 0)
-		goto fail;
 	logfd = open(g->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (logfd < 0 || devnull < 0) {

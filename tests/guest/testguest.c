@@ -93,7 +93,9 @@ static uint16_t pit0_read(void)
 }
 
 /* Measure the TSC against ~20 ms of PIT channel 0 (1.193182 MHz).  Returns
- * 0 if the PIT does not tick (e.g. Xen PVH, which has none). */
+ * 0 if the PIT does not tick (e.g. Xen PVH, which has none).  The TSC is read
+ * right after each PIT read inside the loop: under TCG, code first run after
+ * the loop would be translated inside the window and bias the result. */
 static uint32_t calibrate_pit(void)
 {
 	const uint32_t target = 23864;  /* 20 ms of PIT ticks */
@@ -105,22 +107,21 @@ static uint32_t calibrate_pit(void)
 	outb(0x40, 0);
 	outb(0x40, 0);                  /* reload 65536: wraps every 55 ms */
 	prev = pit0_read();
-	t0 = rdtsc();
+	t0 = t1 = rdtsc();
 	while (elapsed < target) {
 		c = pit0_read();
+		t1 = rdtsc();
 		d = (uint16_t)(prev - c);
-		if (d == 0 || d > 0x8000) {     /* no progress, or a bogus read */
+		if (d == 0) {
 			if (++stuck > 1000000)
 				return 0;
-			if (d == 0)
-				continue;
+			continue;
 		}
 		stuck = 0;
 		elapsed += d;
 		prev = c;
 	}
-	t1 = rdtsc();
-	us = elapsed * 838u / 1000u;    /* 1 PIT tick = 838.1 ns */
+	us = div64_32((uint64_t)elapsed * 838095u, 1000000u);  /* 838.095 ns/tick */
 	return div64_32((t1 - t0) * 1000u, us);
 }
 

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "drivers/driver.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -496,14 +498,140 @@ static void phase_bad_start(struct test *t)
 	t->ops->release(g);
 }
 
+/* ---- a scripted QEMU ---------------------------------------------------- */
+
+/* The same binary, exec'd by the driver with HAGENT_FAKE_QEMU set, plays a
+ * QEMU whose QMP follows a script: events a real guest cannot easily
+ * produce (disk errors, repeated causes) in a known order.  It serves the
+ * inherited listening socket on fd 3, like QEMU. */
+static void fake_send(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fake_send(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputs("\r\n", f);
+	fflush(f);
+}
+
+#define FAKE_EV(f, body) fake_send(f, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 0}, " body "}")
+
+static int fake_qemu(void)
+{
+	char line[4096];
+	FILE *f;
+	int c;
+
+	c = accept(3, NULL, NULL);
+	if (c < 0)
+		return 1;
+	f = fdopen(c, "r+");
+	if (!f)
+		return 1;
+	fake_send(f, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 0, \"major\": 0}}, "
+		     "\"capabilities\": []}}");
+	while (fgets(line, sizeof(line), f)) {
+		json_t *cmd = json_loads(line, 0, NULL);
+		const char *ex = json_string_value(json_object_get(cmd, "execute"));
+		long long id = (long long)json_integer_value(json_object_get(cmd, "id"));
+
+		if (!ex)
+			return 2;
+		if (strcmp(ex, "query-status") == 0)
+			fake_send(f, "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": %lld}",
+				  id);
+		else
+			fake_send(f, "{\"return\": {}, \"id\": %lld}", id);
+		if (strcmp(ex, "balloon") == 0) {
+			/* two requests in flight fail, then the stop */
+			FAKE_EV(f, "\"event\": \"BLOCK_IO_ERROR\", \"data\": {\"device\": \"xvda\", "
+				   "\"node-name\": \"#block1\", \"operation\": \"write\", \"action\": \"stop\", "
+				   "\"nospace\": true, \"reason\": \"No space left on device\"}");
+			FAKE_EV(f, "\"event\": \"BLOCK_IO_ERROR\", \"data\": {\"device\": \"xvda\", "
+				   "\"operation\": \"write\", \"action\": \"stop\", \"nospace\": true, "
+				   "\"reason\": \"No space left on device\"}");
+			FAKE_EV(f, "\"event\": \"STOP\"");
+		} else if (strcmp(ex, "cont") == 0) {
+			FAKE_EV(f, "\"event\": \"RESUME\"");
+			/* a report-only error is no stop; then a panic told twice */
+			FAKE_EV(f, "\"event\": \"BLOCK_IO_ERROR\", \"data\": {\"device\": \"hda\", "
+				   "\"operation\": \"read\", \"action\": \"report\", \"nospace\": false}");
+			FAKE_EV(f, "\"event\": \"GUEST_PANICKED\", \"data\": {\"action\": \"pause\"}");
+			FAKE_EV(f, "\"event\": \"STOP\"");
+			FAKE_EV(f, "\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": "
+				   "\"guest-panic\"}");
+		} else if (strcmp(ex, "stop") == 0) {
+			FAKE_EV(f, "\"event\": \"STOP\"");
+		} else if (strcmp(ex, "quit") == 0 && strcmp(getenv("HAGENT_FAKE_QEMU"), "stubborn") == 0) {
+			/* a wedged QEMU: answers, never leaves */
+			for (;;)
+				pause();
+		} else if (strcmp(ex, "quit") == 0) {
+			FAKE_EV(f, "\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, \"reason\": "
+				   "\"host-qmp-quit\"}");
+			json_decref(cmd);
+			return 0;
+		}
+		json_decref(cmd);
+	}
+	return 3;
+}
+
+/* Disk errors (one IO_ERROR per stop), a report-only error ignored, a
+ * panic told twice (one CRASH), all in a known order. */
+static void phase_scripted(struct test *t, const char *self, bool stubborn)
+{
+	const char *real = t->host.qemu_binary;
+	struct seen_event *e;
+	struct drv_guest *g;
+	int from = t->n_ev;
+
+	t->cfg.on_reboot = GA_RESTART;
+	t->cfg.maxmem_mib = 48; /* the balloon at start triggers the script */
+	t->host.qemu_binary = self;
+	setenv("HAGENT_FAKE_QEMU", stubborn ? "stubborn" : "1", 1);
+	g = start_guest(t);
+	unsetenv("HAGENT_FAKE_QEMU");
+	t->host.qemu_binary = real;
+	if (!g)
+		return;
+	e = wait_event(t, DRV_EV_RUNNING, WAIT_MS);
+	check(e != NULL, "scripted QEMU: RUNNING");
+	e = wait_event(t, DRV_EV_IO_ERROR, WAIT_MS);
+	check(e && strcmp(e->detail, "xvda write error: No space left on device") == 0,
+	      "BLOCK_IO_ERROR action stop → IO_ERROR (%s)", e ? e->detail : "timeout");
+	check(t->ops->resume(g) == 0, "resume");
+	e = wait_event(t, DRV_EV_CRASH, WAIT_MS);
+	check(e != NULL, "GUEST_PANICKED → CRASH");
+	check(t->ops->destroy(g) == 0, "destroy");
+	e = wait_event(t, DRV_EV_EXIT, WAIT_MS);
+	if (stubborn)
+		check(e && e->exit.requested && e->exit.signaled && e->exit.code == SIGKILL,
+		      "a QEMU ignoring quit is SIGKILLed after the grace time (%s)",
+		      e ? e->detail : "timeout");
+	else
+		check(e && e->exit.requested && e->exit.known && e->exit.code == 0, "EXIT requested");
+	check(count_from(t, from, DRV_EV_IO_ERROR) == 1, "one IO_ERROR for two failed requests");
+	check(count_from(t, from, DRV_EV_CRASH) == 1, "one CRASH for GUEST_PANICKED + SHUTDOWN guest-panic");
+	check(count_from(t, from, DRV_EV_PAUSED) == 0, "no PAUSED for explained STOPs");
+	check(count_from(t, from, DRV_EV_RESUMED) == 1, "RESUMED once");
+	t->ops->release(g);
+}
+
 int main(void)
 {
 	const char *guest = getenv("TESTGUEST");
 	const char *accel = getenv("HAGENT_ACCEL");
 	const char *qemu = getenv("QEMU");
 	struct guestcfg_diags diags = { 0 };
-	char why[256], guest_abs[PATH_MAX];
+	char why[256], guest_abs[PATH_MAX], self[PATH_MAX];
+	ssize_t n;
 
+	if (getenv("HAGENT_FAKE_QEMU"))
+		return fake_qemu();
 	if (!guest || !*guest)
 		guest = "./tests/guest/testguest.elf";
 	if (access(guest, R_OK) < 0) {
@@ -550,6 +678,12 @@ int main(void)
 	phase_attach(&T);
 	phase_reboot_shutdown(&T);
 	phase_bad_start(&T);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		phase_scripted(&T, self, false);
+		phase_scripted(&T, self, true);
+	}
 
 	kill_started();
 	qb_loop_destroy(T.loop);
