@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/guests.h"
 
@@ -69,4 +70,12 @@ struct guest *guests_find(struct hagentd *d, const char *name)
 		if (!strcmp(g->cfg.name, name))
 			return g;
 	return NULL;
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

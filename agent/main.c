@@ -26,14 +26,6 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hagentd [-f] [-d] [-n] [-c FILE]\n"

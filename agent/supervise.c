@@ -256,7 +256,7 @@ static void rename_run_files(struct hagentd *d, const char *from, const char *to
 static void keep_renamed(struct guest *g)
 {
 	struct guest *o = calloc(1, sizeof(*o));
-	int i;
+	unsigned i;
 
 	if (!o) {
 		g->ops->destroy(g->h);
@@ -270,8 +270,8 @@ static void keep_renamed(struct guest *g)
 	o->orphan = true;
 	o->state = GS_PRESERVED;
 	for (i = 1; i < 1000; i++) {
-		snprintf(o->cfg.name, sizeof(o->cfg.name), "%.*s-%d", GUEST_NAME_MAX - 6,
-			 g->cfg.name, i);
+		/* 55 + "-" + 3 digits fits GUEST_NAME_MAX */
+		snprintf(o->cfg.name, sizeof(o->cfg.name), "%.55s-%u", g->cfg.name, i);
 		if (!guests_find(g->d, o->cfg.name))
 			break;
 	}

@@ -113,7 +113,7 @@ static uint32_t calibrate_pit(void)
 		t1 = rdtsc();
 		d = (uint16_t)(prev - c);
 		if (d == 0) {
-			if (++stuck > 1000000)
+			if (++stuck > 10000)    /* a real PIT ticks every 838 ns */
 				return 0;
 			continue;
 		}
@@ -377,6 +377,8 @@ static void dirty_step(uint64_t now)
 
 	if (!dirty_rate)
 		return;
+	if (next_dirty_tick > now + (uint64_t)tsc_per_ms * 1000)  /* TSC went back */
+		next_dirty_tick = now;
 	/* Credit every 10 ms tick that has passed (the vCPU may not have run
 	 * for a while), owing at most 1 s of writes; resync after a longer gap. */
 	for (n = 0; now >= next_dirty_tick; n++) {
@@ -502,6 +504,8 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 	next_hb = rdtsc();
 	for (;;) {
 		now = rdtsc();
+		if (next_hb > now + 2 * period) /* TSC went backwards (migrated?) */
+			next_hb = now;
 		if (now >= next_hb) {
 			if (wd_feed)
 				outb(IB700_ARM, IB700_2S);

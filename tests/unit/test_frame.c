@@ -72,7 +72,7 @@ static void test_two_frames_one_read(void **state)
 	assert_int_equal(frame_reader_feed(&r, both, (size_t)(na + nb)), 0);
 	for (int i = 1; i <= 2; i++) {
 		Hagent__Event *e;
-		char want[4];
+		char want[16];
 		assert_int_equal(frame_reader_next(&r, &type, &payload, &plen), 1);
 		e = hagent__event__unpack(NULL, plen, payload);
 		assert_non_null(e);
