@@ -27,6 +27,23 @@
 #define DIRTY_MAX_MIBS  100000u
 #define PAGE            4096u
 
+/* Primary IDE channel, master drive, ATA PIO */
+#define ATA_DATA        0x1f0
+#define ATA_SECCOUNT    0x1f2
+#define ATA_LBA0        0x1f3
+#define ATA_LBA1        0x1f4
+#define ATA_LBA2        0x1f5
+#define ATA_DRIVE       0x1f6
+#define ATA_STATUS      0x1f7   /* read: status; write: command */
+#define ATA_CTRL        0x3f6   /* write: device control; read: alt status */
+#define ATA_BSY         0x80
+#define ATA_DF          0x20
+#define ATA_DRQ         0x08
+#define ATA_ERR         0x01
+#define ATA_TIMEOUT_MS  2000
+#define DISK_SECTORS    8       /* sectors per `x` write (4 KiB) */
+#define DISK_STRIDE     2048    /* LBA step between successive writes (1 MiB) */
+
 #define BOOT_MULTIBOOT  1
 #define BOOT_PVH        2
 #define MB_BOOT_MAGIC   0x2badb002u
@@ -48,6 +65,13 @@ static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
 
@@ -251,6 +275,16 @@ static void putx(uint32_t v)
 		putch(hex[(v >> i) & 0xf]);
 }
 
+/* Two hex digits: "0x51". */
+static void putx8(uint8_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	puts_("0x");
+	putch(hex[v >> 4]);
+	putch(hex[v & 0xf]);
+}
+
 /* ------------------------------------------------------------ exceptions */
 
 struct idt_entry {
@@ -343,6 +377,166 @@ static void mem_init(uint32_t boot, uint32_t magic, uint32_t info)
 	}
 	if (!dirty_pages)               /* unknown: assume at least 16 MiB */
 		dirty_pages = (0x1000000u - DIRTY_BASE) / PAGE;
+}
+
+/* ------------------------------------------------------------------ disk */
+
+static uint32_t disk_writes;    /* `x` commands so far (this boot) */
+
+/* Poll the status register until BSY is clear and all of `need` is set, or
+ * ERR/DF is set.  Returns 0 with the status in *st, or -1 after
+ * ATA_TIMEOUT_MS.  Only time that passes in small steps counts: a gap of
+ * more than 50 ms between two polls means the VM was paused (QEMU stops it
+ * on a host I/O error with werror=stop and retries the request on resume),
+ * and must not turn into a timeout. */
+static int ata_wait(uint8_t need, uint8_t *st)
+{
+	uint64_t limit = (uint64_t)tsc_per_ms * ATA_TIMEOUT_MS;
+	uint64_t gap = (uint64_t)tsc_per_ms * 50;
+	uint64_t prev = rdtsc(), now, spent = 0;
+	uint8_t s;
+
+	for (;;) {
+		s = inb(ATA_STATUS);
+		if (!(s & ATA_BSY) && ((s & (ATA_ERR | ATA_DF)) || (s & need) == need)) {
+			*st = s;
+			return 0;
+		}
+		now = rdtsc();
+		if (now > prev && now - prev < gap)
+			spent += now - prev;
+		prev = now;
+		if (spent > limit) {
+			*st = s;
+			return -1;
+		}
+	}
+}
+
+static void ata_delay(void)             /* ~400 ns: four alt-status reads */
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		(void)inb(ATA_CTRL);
+}
+
+static void ata_lba28(uint32_t lba, uint8_t count)
+{
+	outb(ATA_DRIVE, (uint8_t)(0xe0 | ((lba >> 24) & 0x0f)));  /* LBA, master */
+	ata_delay();
+	outb(ATA_SECCOUNT, count);
+	outb(ATA_LBA0, (uint8_t)lba);
+	outb(ATA_LBA1, (uint8_t)(lba >> 8));
+	outb(ATA_LBA2, (uint8_t)(lba >> 16));
+}
+
+static void disk_result(const char *what, uint8_t st)
+{
+	puts_("TESTGUEST disk-write ");
+	puts_(what);
+	puts_(" status=");
+	putx8(st);
+	puts_("\n");
+}
+
+/* IDENTIFY the primary master; returns its LBA28 sector count, 0 if none. */
+static uint32_t ata_identify(void)
+{
+	uint16_t id[256];
+	uint8_t st;
+	int i;
+
+	if (inb(ATA_STATUS) == 0xff)    /* floating bus: no controller */
+		return 0;
+	outb(ATA_CTRL, 0x02);           /* nIEN: no IRQ 14 (IF is off anyway) */
+	outb(ATA_DRIVE, 0xa0);          /* master */
+	ata_delay();
+	if (ata_wait(0, &st) < 0)
+		return 0;
+	ata_lba28(0, 0);
+	outb(ATA_DRIVE, 0xa0);
+	ata_delay();
+	outb(ATA_STATUS, 0xec);         /* IDENTIFY DEVICE */
+	ata_delay();
+	if (inb(ATA_STATUS) == 0)       /* no drive */
+		return 0;
+	if (ata_wait(ATA_DRQ, &st) < 0 || (st & (ATA_ERR | ATA_DF)))
+		return 0;               /* e.g. ATAPI aborts IDENTIFY DEVICE */
+	for (i = 0; i < 256; i++)
+		id[i] = inw(ATA_DATA);
+	return (uint32_t)id[60] | ((uint32_t)id[61] << 16);
+}
+
+/* `x`: write DISK_SECTORS sectors of a pattern at LBA DISK_STRIDE * k (k-th
+ * write of this boot, wrapping at the disk size), then CACHE FLUSH.  Sector
+ * layout: "TESTGUEST-DISKWR", its own LBA (u32 LE), k (u32 LE), then byte
+ * i = i & 0xff for i = 24..511. */
+static void disk_write(void)
+{
+	uint32_t total, lba, slots, s, i;
+	uint16_t w;
+	uint8_t st;
+	static const char tag[] = "TESTGUEST-DISKWR";   /* 16 bytes used */
+
+	puts_("TESTGUEST disk-write\n");
+	total = ata_identify();
+	if (total > 0x10000000u)        /* LBA28 */
+		total = 0x10000000u;
+	if (total < DISK_SECTORS) {
+		puts_("TESTGUEST disk-write: no disk\n");
+		return;
+	}
+	disk_writes++;
+	slots = (total - DISK_SECTORS) / DISK_STRIDE + 1;
+	lba = (disk_writes % slots) * DISK_STRIDE;
+
+	ata_lba28(lba, DISK_SECTORS);
+	outb(ATA_STATUS, 0x30);         /* WRITE SECTORS */
+	ata_delay();
+	for (s = 0; s < DISK_SECTORS; s++) {
+		if (ata_wait(ATA_DRQ, &st) < 0) {
+			disk_result("timeout", st);
+			return;
+		}
+		if (st & (ATA_ERR | ATA_DF)) {
+			disk_result("error", st);
+			return;
+		}
+		for (i = 0; i < 512; i += 2) {
+			if (i < 16)
+				w = (uint16_t)((uint8_t)tag[i] | ((uint8_t)tag[i + 1] << 8));
+			else if (i < 20)
+				w = (uint16_t)((lba + s) >> ((i - 16) * 8));
+			else if (i < 24)
+				w = (uint16_t)(disk_writes >> ((i - 20) * 8));
+			else
+				w = (uint16_t)((i & 0xff) | (((i + 1) & 0xff) << 8));
+			outw(ATA_DATA, w);
+		}
+	}
+	ata_delay();
+	if (ata_wait(0, &st) < 0) {
+		disk_result("timeout", st);
+		return;
+	}
+	if (st & (ATA_ERR | ATA_DF | ATA_DRQ)) {
+		disk_result("error", st);
+		return;
+	}
+	outb(ATA_STATUS, 0xe7);         /* CACHE FLUSH */
+	ata_delay();
+	if (ata_wait(0, &st) < 0) {
+		disk_result("timeout", st);
+		return;
+	}
+	if (st & (ATA_ERR | ATA_DF)) {
+		disk_result("error", st);
+		return;
+	}
+	puts_("TESTGUEST disk-write ok lba=");
+	putu(lba);
+	puts_("\n");
 }
 
 /* ------------------------------------------------------------ the guest */
@@ -460,6 +654,9 @@ static void command(char c)
 		break;
 	case 'e':
 		puts_("TESTGUEST echo\n");
+		break;
+	case 'x':
+		disk_write();
 		break;
 	default:                        /* newlines, spaces, noise: ignored */
 		break;

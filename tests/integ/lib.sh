@@ -123,7 +123,9 @@ cleanup() {
 		echo "--- hagentd.log (tail)"; tail -n 60 "$T/hagentd.log" 2>/dev/null
 		echo "--- events.log (tail)"; tail -n 30 "$T/events.log" 2>/dev/null
 	fi
-	mountpoint -q "$T/state" 2>/dev/null && umount "$T/state"
+	for m in "$T/state" "$T/full"; do
+		mountpoint -q "$m" 2>/dev/null && umount "$m"
+	done
 	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
