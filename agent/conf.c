@@ -10,9 +10,6 @@
 #include "agent/conf.h"
 #include "lib/log.h"
 
-#ifndef RUNSTATEDIR
-#define RUNSTATEDIR "/run"
-#endif
 
 /* Keys of hagent.conf.  Keys of later features (cluster, migration, fencing)
  * are accepted now so one configuration serves every version. */
@@ -45,7 +42,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->path, sizeof(c->path), "%s", CONF_DEFAULT_PATH);
 	if (gethostname(c->node_name, sizeof(c->node_name) - 1) < 0)
 		snprintf(c->node_name, sizeof(c->node_name), "localhost");
-	snprintf(c->run_dir, sizeof(c->run_dir), "%s/hagent", RUNSTATEDIR);
+	snprintf(c->run_dir, sizeof(c->run_dir), "/run/hagent"); /* DESIGN.md §5 */
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hagent");
 	snprintf(c->qemu, sizeof(c->qemu), "%s", QEMU_DEFAULT);
 	snprintf(c->accel, sizeof(c->accel), "auto");

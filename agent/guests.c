@@ -6,25 +6,42 @@
 
 #include "agent/guests.h"
 
+static void brief_from(struct guest_brief *b, const struct guest_cfg *c)
+{
+	memcpy(b->name, c->name, sizeof(b->name));
+	memcpy(b->source, c->source, sizeof(b->source));
+	memcpy(b->driver, c->driver, sizeof(b->driver));
+	b->memory_mib = c->memory_mib;
+	b->maxmem_mib = c->maxmem_mib;
+	b->vcpus = c->vcpus;
+	b->on_poweroff = c->on_poweroff;
+	b->on_reboot = c->on_reboot;
+	b->on_crash = c->on_crash;
+	b->on_watchdog = c->on_watchdog;
+	b->ha_restart_max = c->ha_restart_max;
+	b->ha_restart_window_s = c->ha_restart_window_s;
+}
+
 struct guest *guests_new(struct hagentd *d, const char *text, size_t len, const char *source,
 			 struct guestcfg_diags *diags)
 {
 	struct guest *g = calloc(1, sizeof(*g));
+	struct guest_cfg *cfg = calloc(1, sizeof(*cfg));
 
-	if (!g) {
+	if (!g || !cfg) {
 		guestcfg_diag_add(diags, DIAG_ERROR, 0, NULL, "out of memory");
-		return NULL;
-	}
-	if (guestcfg_parse(text, len, source, &g->cfg, diags) < 0)
 		goto fail;
-	g->ops = driver_lookup(g->cfg.driver);
+	}
+	if (guestcfg_parse(text, len, source, cfg, diags) < 0)
+		goto fail;
+	g->ops = driver_lookup(cfg->driver);
 	if (!g->ops) {
 		guestcfg_diag_add(diags, DIAG_ERROR, 0, "ha_driver",
-				  "driver '%s' is not available on host %s", g->cfg.driver,
+				  "driver '%s' is not available on host %s", cfg->driver,
 				  d->conf.node_name);
 		goto fail;
 	}
-	if (g->ops->check && g->ops->check(&g->cfg, diags) < 0)
+	if (g->ops->check && g->ops->check(cfg, diags) < 0)
 		goto fail;
 	g->text = malloc(len + 1);
 	if (!g->text)
@@ -33,13 +50,30 @@ struct guest *guests_new(struct hagentd *d, const char *text, size_t len, const 
 	g->text[len] = '\0';
 	g->text_len = len;
 	g->d = d;
-	g->maxmem_mib = g->cfg.maxmem_mib;
-	g->mem_target_mib = g->cfg.memory_mib;
+	brief_from(&g->cfg, cfg);
+	g->maxmem_mib = cfg->maxmem_mib;
+	g->mem_target_mib = cfg->memory_mib;
 	qb_list_init(&g->list);
+	free(cfg);
 	return g;
 fail:
+	free(cfg);
 	free(g);
 	return NULL;
+}
+
+struct guest_cfg *guests_load_cfg(const struct guest *g)
+{
+	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
+	struct guest_cfg *cfg = calloc(1, sizeof(*cfg));
+
+	/* The text parsed when it was added: this cannot fail but for memory. */
+	if (!diags || !cfg || guestcfg_parse(g->text, g->text_len, g->cfg.source, cfg, diags) < 0) {
+		free(cfg);
+		cfg = NULL;
+	}
+	free(diags);
+	return cfg;
 }
 
 void guests_free(struct guest *g)

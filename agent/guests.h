@@ -9,6 +9,8 @@
 struct guest *guests_new(struct hagentd *d, const char *text, size_t len, const char *source,
 			 struct guestcfg_diags *diags);
 void guests_free(struct guest *g);
+/* The full parsed definition, for a driver call; free() it after. */
+struct guest_cfg *guests_load_cfg(const struct guest *g);
 void guests_insert(struct hagentd *d, struct guest *g);
 void guests_unlink(struct hagentd *d, struct guest *g);
 struct guest *guests_find(struct hagentd *d, const char *name);

@@ -44,10 +44,26 @@ enum desired { DESIRED_STOPPED = 0, DESIRED_RUNNING };
 
 #define RESTART_HISTORY 64
 
+/* What the supervisor needs of a guest file at all times.  The full
+ * struct guest_cfg (~80 KiB with its path buffers) is parsed again from the
+ * stored text only when a driver needs it (start, attach): hagentd stays
+ * small with many defined guests. */
+struct guest_brief {
+	char name[GUEST_NAME_MAX];
+	char source[PATH_MAX];      /* the file it was added from */
+	char driver[16];
+	long memory_mib;
+	long maxmem_mib;
+	int vcpus;
+	enum guest_action on_poweroff, on_reboot, on_crash, on_watchdog;
+	int ha_restart_max;
+	int ha_restart_window_s;
+};
+
 struct guest {
 	struct qb_list_head list;
 	struct hagentd *d;
-	struct guest_cfg cfg;
+	struct guest_brief cfg;
 	char *text;                 /* the guest file as added (stored verbatim) */
 	size_t text_len;
 	const struct driver_ops *ops;

@@ -120,8 +120,12 @@ static void req_add(struct conn *c, const Hagent__Request *req)
 		goto out;
 	}
 	g = guests_new(d, (const char *)req->file_content.data, req->file_content.len, src, diags);
-	if (g)
-		guestcfg_check_host(&g->cfg, diags);
+	if (g) {
+		struct guest_cfg *cfg = guests_load_cfg(g);
+		if (cfg)
+			guestcfg_check_host(cfg, diags);
+		free(cfg);
+	}
 	for (i = 0; i < diags->n; i++) {
 		guestcfg_diag_format(&diags->d[i], src, lines[n], sizeof(lines[n]));
 		msgs[n] = lines[n];

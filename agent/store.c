@@ -67,26 +67,36 @@ int store_remove(struct hagentd *d, const char *name)
 	return rc;
 }
 
-static void load_state(struct hagentd *d, struct guest *g)
+struct stored_state {
+	enum desired desired;
+	long maxmem_mib;  /* 0 = as in the file */
+	bool failed;
+	char source[PATH_MAX];
+};
+
+/* NAME.state is ours: key=value lines.  A missing one means defined and
+ * stopped (a crash between the two writes of an add). */
+static void load_state(struct hagentd *d, const char *name, struct stored_state *st)
 {
 	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
 
-	if (guest_path(d, g->cfg.name, "state", path, sizeof(path)) < 0 ||
-	    fs_read_file(path, 4096, &text) < 0)
-		return; /* no state yet: defined, stopped */
+	memset(st, 0, sizeof(*st));
+	if (guest_path(d, name, "state", path, sizeof(path)) < 0 ||
+	    fs_read_file(path, 8192, &text) < 0)
+		return;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
 		if (!eq)
 			continue;
 		*eq++ = '\0';
 		if (!strcmp(line, "desired"))
-			g->desired = strcmp(eq, "running") ? DESIRED_STOPPED : DESIRED_RUNNING;
+			st->desired = strcmp(eq, "running") ? DESIRED_STOPPED : DESIRED_RUNNING;
 		else if (!strcmp(line, "maxmem"))
-			g->maxmem_mib = strtol(eq, NULL, 10) > 0 ? strtol(eq, NULL, 10) : g->maxmem_mib;
-		else if (!strcmp(line, "failed") && !strcmp(eq, "1"))
-			g->state = GS_FAILED;
+			st->maxmem_mib = strtol(eq, NULL, 10) > 0 ? strtol(eq, NULL, 10) : 0;
+		else if (!strcmp(line, "failed"))
+			st->failed = !strcmp(eq, "1");
 		else if (!strcmp(line, "source"))
-			snprintf(g->cfg.source, sizeof(g->cfg.source), "%s", eq);
+			snprintf(st->source, sizeof(st->source), "%s", eq);
 	}
 	free(text);
 }
@@ -106,6 +116,7 @@ int store_load_all(struct hagentd *d)
 		char path[PATH_MAX], *text = NULL, name[GUEST_NAME_MAX];
 		size_t nlen = strlen(de->d_name);
 		struct guestcfg_diags diags = { .n = 0 };
+		struct stored_state st;
 		struct guest *g;
 		ssize_t len;
 
@@ -121,7 +132,10 @@ int store_load_all(struct hagentd *d)
 				strerror(errno));
 			continue;
 		}
-		g = guests_new(d, text, (size_t)len, path, &diags);
+		/* Parse as from its original file: relative paths in it are
+		 * relative to where the user kept it. */
+		load_state(d, name, &st);
+		g = guests_new(d, text, (size_t)len, st.source[0] ? st.source : path, &diags);
 		free(text);
 		if (!g) {
 			char msg[512];
@@ -140,7 +154,11 @@ int store_load_all(struct hagentd *d)
 			guests_free(g);
 			continue;
 		}
-		load_state(d, g);
+		g->desired = st.desired;
+		if (st.maxmem_mib)
+			g->maxmem_mib = st.maxmem_mib;
+		if (st.failed)
+			g->state = GS_FAILED;
 		guests_insert(d, g);
 	}
 	closedir(dh);

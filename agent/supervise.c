@@ -125,20 +125,26 @@ static enum gstate fail(struct guest *g)
 
 static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 {
-	struct guest_cfg cfg = g->cfg;
-	char err[256] = "";
+	struct guest_cfg *cfg = guests_load_cfg(g);
+	char err[256] = "out of memory";
+	int rc = -1;
 
 	timer_cancel(g);
-	cfg.maxmem_mib = g->maxmem_mib > cfg.memory_mib ? g->maxmem_mib : cfg.memory_mib;
-	if (g->ops->start(&g->d->drv, &cfg, g, &g->h, err, sizeof(err)) < 0) {
+	if (cfg) {
+		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+		rc = g->ops->start(&g->d->drv, cfg, g, &g->h, err, sizeof(err));
+	}
+	if (rc < 0) {
+		free(cfg);
 		g->h = NULL;
 		set_reason(g, "start failed: %s", err);
 		if (in->err)
 			snprintf(in->err, in->errlen, "%s: %s", g->cfg.name, g->reason);
 		return fail(g);
 	}
-	g->boot_mem_mib = cfg.maxmem_mib;
-	g->mem_target_mib = cfg.memory_mib;
+	g->boot_mem_mib = cfg->maxmem_mib;
+	g->mem_target_mib = cfg->memory_mib;
+	free(cfg);
 	g->started_at = time(NULL);
 	return GS_STARTING;
 }
@@ -440,25 +446,12 @@ static enum gstate act_failed_clear(struct guest *g, struct sv_input *in)
 	return stop_for_good(g);
 }
 
-static enum gstate act_failed_start(struct guest *g, struct sv_input *in)
-{
-	if (g->h) {
-		snprintf(in->err, in->errlen,
-			 "%s: failed (%s) and its QEMU is kept for inspection; destroy it first",
-			 g->cfg.name, g->reason);
-		return GS__COUNT + 1; /* refused */
-	}
-	g->n_restarts = 0;
-	return act_spawn(g, in);
-}
-
-#define REFUSED (GS__COUNT + 1)
 
 /* The table.  A (state, event) pair without a row is ignored (logged at
  * debug level) for driver events and refused for requests. */
 static const struct sv_rule rules[] = {
 	{ GS_STOPPED, SV_START, act_spawn, NEXT_DYN },
-	{ GS_FAILED, SV_START, act_failed_start, NEXT_DYN },
+	{ GS_FAILED, SV_START, act_spawn, NEXT_DYN }, /* refused while its QEMU is kept */
 	{ GS_BACKOFF, SV_START, act_spawn, NEXT_DYN },
 	{ GS_BACKOFF, SV_TIMER, act_spawn, NEXT_DYN },
 	{ GS_BACKOFF, SV_STOP, act_cancel, GS_STOPPED },
@@ -543,11 +536,12 @@ static int dispatch_rc(struct guest *g, struct sv_input *in)
 		return -1;
 	}
 	to = r->act(g, in);
-	if ((unsigned)to == REFUSED)
-		return -1;
 	if (r->next != NEXT_DYN)
 		to = r->next;
 	g->state = to;
+	/* The failed mark is durable: set when entering, cleared when leaving. */
+	if ((from == GS_FAILED) != (to == GS_FAILED))
+		persist(g);
 	if (from != to || in->ev == SV_START) {
 		/* Guest-side events and failures carry the reason the action
 		 * recorded; requests and plain progress carry the event's name. */
@@ -575,6 +569,20 @@ static int request(struct guest *g, enum sv_event ev, enum desired want, unsigne
 	struct sv_input in = { .ev = ev, .timeout_s = timeout_s, .err = err, .errlen = len };
 	enum desired old = g->desired;
 
+	/* Refuse before any side effect (desired state, reason). */
+	if (!rule_find(g->state, ev)) {
+		snprintf(err, len, "%s: cannot %s a guest that is %s", g->cfg.name,
+			 sv_event_name(ev), gstate_name(g->state));
+		return -1;
+	}
+	if (ev == SV_START && g->state == GS_FAILED && g->h) {
+		snprintf(err, len,
+			 "%s: failed (%s) and its QEMU is kept for inspection; destroy it first",
+			 g->cfg.name, g->reason);
+		return -1;
+	}
+	if (ev == SV_START && (g->state == GS_STOPPED || g->state == GS_FAILED))
+		g->n_restarts = 0; /* starting anew opens a fresh restart budget */
 	g->desired = want;
 	if (want != old && store_save_state(g->d, g) < 0) {
 		/* Acting without a durable record could undo itself after a restart. */
@@ -668,10 +676,15 @@ void supervise_resume(struct guest *g)
 {
 	struct sv_input in = { .ev = SV_CRASH };
 	bool failed = g->state == GS_FAILED;
+	struct guest_cfg *cfg;
+	int rc;
 
 	if (g->orphan)
 		return;
-	if (g->ops->attach(&g->d->drv, &g->cfg, g, &g->h) == 0) {
+	cfg = guests_load_cfg(g);
+	rc = cfg ? g->ops->attach(&g->d->drv, cfg, g, &g->h) : -1;
+	free(cfg);
+	if (rc == 0) {
 		g->state = failed ? GS_FAILED : GS_STARTING;
 		set_reason(g, "re-attached after hagentd restart");
 		log_notice("%s: re-attached to running QEMU (pid %d)", g->cfg.name,

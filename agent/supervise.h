@@ -15,7 +15,8 @@ enum sv_event {
 	SV__COUNT
 };
 
-/* Requests; 0 or -1 with a one-line reason in err. */
+/* Requests: 0 when accepted (the outcome, e.g. running or failed, follows
+ * as transitions), -1 with a one-line reason in err when refused. */
 int supervise_start(struct guest *g, char *err, size_t len);
 int supervise_stop(struct guest *g, unsigned timeout_s, char *err, size_t len);
 int supervise_destroy(struct guest *g, char *err, size_t len);

@@ -15,10 +15,7 @@
 #include "lib/guestcfg.h"
 #include "proto/frame.h"
 
-#ifndef RUNSTATEDIR
-#define RUNSTATEDIR "/run"
-#endif
-#define DEFAULT_SOCKET RUNSTATEDIR "/hagent/hagentd.sock"
+#define DEFAULT_SOCKET "/run/hagent/hagentd.sock" /* run_dir's default, DESIGN.md §5 */
 
 static const struct hactl_cmd commands[];
 

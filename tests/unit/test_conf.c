@@ -15,10 +15,6 @@
 
 #include "agent/conf.h"
 
-#ifndef RUNSTATEDIR
-#define RUNSTATEDIR "/run"
-#endif
-
 struct env {
 	char dir[64];
 	char path[PATH_MAX]; /* DIR/hagent.conf */
@@ -61,7 +57,7 @@ static void assert_defaults(const struct conf *c)
 {
 	char host[64] = "";
 
-	assert_string_equal(c->run_dir, RUNSTATEDIR "/hagent");
+	assert_string_equal(c->run_dir, "/run/hagent");
 	assert_string_equal(c->state_dir, "/var/lib/hagent");
 	assert_string_equal(c->accel, "auto");
 	assert_string_equal(c->qemu, QEMU_DEFAULT);
@@ -139,7 +135,7 @@ static void test_partial_keeps_defaults(void **state)
 	write_conf(e, "accel = \"tcg\"\n");
 	assert_int_equal(conf_load(&e->c, e->path, true), 0);
 	assert_string_equal(e->c.accel, "tcg");
-	assert_string_equal(e->c.run_dir, RUNSTATEDIR "/hagent");
+	assert_string_equal(e->c.run_dir, "/run/hagent");
 	assert_string_equal(e->c.state_dir, "/var/lib/hagent");
 
 	write_conf(e, "# nothing\n");

@@ -213,26 +213,20 @@ static int teardown(void **state)
 static struct guest *add_guest(struct env *e, const char *name, const char *extra)
 {
 	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
-	struct guest *g = calloc(1, sizeof(*g));
+	struct guest *g;
 	char text[1024];
 	int n;
 
 	assert_non_null(diags);
-	assert_non_null(g);
 	n = snprintf(text, sizeof(text),
 		     "name = \"%s\"\ntype = \"pvh\"\nkernel = \"/nonexistent/testguest.elf\"\n"
 		     "memory = 32\nvcpus = 1\n%s",
 		     name, extra);
 	assert_true(n > 0 && (size_t)n < sizeof(text));
-	assert_int_equal(guestcfg_parse(text, (size_t)n, "test.cfg", &g->cfg, diags), 0);
+	g = guests_new(&e->d, text, (size_t)n, "/etc/xen/test.cfg", diags);
+	assert_non_null(g);
 	free(diags);
-	g->text = strdup(text);
-	assert_non_null(g->text);
-	g->text_len = (size_t)n;
-	g->ops = &fake_ops;
-	g->d = &e->d;
-	g->maxmem_mib = g->cfg.maxmem_mib;
-	g->mem_target_mib = g->cfg.memory_mib;
+	g->ops = &fake_ops; /* the test double replaces the qemu driver */
 	qb_list_init(&g->list);
 	guests_insert(&e->d, g);
 	return g;
@@ -418,6 +412,10 @@ static void test_budget_exhausted(void **state)
 	assert_int_equal(g->state, GS_STARTING);
 	assert_int_equal(g->n_restarts, 0);
 	assert_int_equal(F.n_start, 4);
+	/* leaving failed clears the durable mark, so a restart of hagentd does
+	 * not load a running guest as failed */
+	read_state_file(e, "vm1", st, sizeof(st));
+	assert_non_null(strstr(st, "failed=0\n"));
 }
 
 static void test_watchdog_destroy(void **state)
@@ -601,7 +599,9 @@ static void test_start_failed_with_handle_refused(void **state)
 	assert_int_equal(supervise_start(g, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "vm1"));
 	assert_non_null(strstr(err, "destroy it first"));
-	fprintf(stderr, "DEBUG err=[%s] reason=[%s]\n", err, g->reason);
+	/* a refused request has no side effect: the reason stays */
+	assert_non_null(strstr(err, "io-error"));
+	assert_non_null(strstr(g->reason, "io-error"));
 	assert_int_equal(g->state, GS_FAILED);
 	assert_non_null(g->h);
 	assert_int_equal(F.n_start, 1);
