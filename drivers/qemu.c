@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/timeouts.h"
 #include "drivers/driver.h"
 #include "drivers/qemu_argv.h"
 #include "drivers/qmp.h"
@@ -40,29 +41,8 @@
 #define P_PIDFD 3 /* linux/wait.h; glibc's sys/wait.h may lack it */
 #endif
 
-/* After QMP quit, how long QEMU gets before SIGKILL to its process group.
- * quit exits at once unless QEMU is wedged (e.g. stuck in I/O). */
-#define QEMU_QUIT_GRACE_NS (3ULL * 1000000000ULL)
-/* From start (or attach) to an answered query-status.  Measured about 30 ms
- * under TCG; the margin covers a loaded host.  A started QEMU that does not
- * answer by then is killed (EXIT says why); an attached one is reported as
- * PAUSED (its monitor may be held by another client). */
-#define QEMU_HANDSHAKE_NS (30ULL * 1000000000ULL)
-/* Every reset of a pc machine is followed by a second one: QEMU keeps the
- * shadowed BIOS in RAM across a reset, SeaBIOS finds it has already run POST
- * and reboots once more through the reset register ("guest-reset").  So a
- * guest reboot shows two or three RESET events within about 50-160 ms
- * (TCG), and a host system_reset one host RESET then one or two guest ones
- * once the guest runs.  A guest RESET this close to the previous reset (or
- * to the guest running again after a reset while stopped) is the same
- * reset.  Real guests take far longer than this to boot and reboot. */
-#define QEMU_RESET_COLLAPSE_US 1000000
-/* With on_reboot != restart QEMU runs with -action reboot=shutdown, which
- * turns *every* reset request, our own system_reset and the firmware's
- * follow-up included, into a paused SHUTDOWN.  reset() therefore switches
- * the reboot action to "reset" for the reset and switches it back once the
- * guest has run this long without another RESET. */
-#define QEMU_RESET_SETTLE_NS (1000ULL * 1000000ULL)
+/* Timers of the driver (quit grace, handshake, reset collapsing) live in
+ * agent/timeouts.h with every other timer of hagentd. */
 /* Where the child finds its two inherited listening sockets. */
 #define QEMU_CHILD_QMP_FD 3
 #define QEMU_CHILD_SERIAL_FD 4
