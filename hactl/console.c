@@ -11,23 +11,9 @@
 #include <unistd.h>
 
 #include "hactl/hactl.h"
+#include "lib/fsutil.h"
 
 #define ESCAPE_CHAR 0x1d /* Ctrl-] */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int console_run(const char *path, const char *name)
 {
@@ -67,7 +53,7 @@ int console_run(const char *path, const char *name)
 				fprintf(stderr, "%sconsole of %s closed\n", tty ? "\r\n" : "", name);
 				break;
 			}
-			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+			if (fs_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				break;
 		}
 		if (p[1].revents) {
@@ -77,10 +63,10 @@ int console_run(const char *path, const char *name)
 				break; /* input ended: a script is done with the console */
 			esc = memchr(buf, ESCAPE_CHAR, (size_t)n);
 			if (esc) {
-				write_all(fd, buf, (size_t)(esc - buf));
+				fs_write_all(fd, buf, (size_t)(esc - buf));
 				break;
 			}
-			if (write_all(fd, buf, (size_t)n) < 0)
+			if (fs_write_all(fd, buf, (size_t)n) < 0)
 				break;
 		}
 	}

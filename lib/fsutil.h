@@ -9,6 +9,8 @@
  * of the directory.  On failure the old file is untouched, the temp removed,
  * -1 with errno (ENOSPC for a full disk). */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* write(2) all of buf, retrying on EINTR and short writes; 0 or -1. */
+int fs_write_all(int fd, const void *buf, size_t len);
 /* Read a whole file of at most limit bytes into a NUL-terminated malloc'd
  * buffer.  -1 with errno EFBIG when larger. */
 ssize_t fs_read_file(const char *path, size_t limit, char **out);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "proto/frame.h"
 
 void frame_reader_init(struct frame_reader *r, size_t limit)
@@ -104,21 +105,6 @@ ssize_t frame_encode(uint8_t type, const ProtobufCMessage *msg, uint8_t **out)
 	return (ssize_t)(FRAME_HDR + plen);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int read_all(int fd, uint8_t *p, size_t n)
 {
 	while (n > 0) {
@@ -146,7 +132,7 @@ int frame_write_fd(int fd, uint8_t type, const ProtobufCMessage *msg)
 
 	if (n < 0)
 		return -1;
-	rc = write_all(fd, buf, (size_t)n);
+	rc = fs_write_all(fd, buf, (size_t)n);
 	free(buf);
 	return rc;
 }
