@@ -29,6 +29,7 @@ static const struct conf_key conf_keys[] = {
 	CK("qemu", qemu),
 	CK("accel", accel),
 	CK("socket_group", socket_group),
+	CK("cluster", cluster),
 	{ "migration_address", 0, 0 },
 	{ "migration_port", 0, 0 },
 	{ "authkey", 0, 0 },
@@ -46,6 +47,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hagent");
 	snprintf(c->qemu, sizeof(c->qemu), "%s", QEMU_DEFAULT);
 	snprintf(c->accel, sizeof(c->accel), "auto");
+	snprintf(c->cluster, sizeof(c->cluster), "auto");
 }
 
 static void conf_error(const char *path, const char *key, const char *msg)
@@ -102,6 +104,11 @@ int conf_load(struct conf *c, const char *path, bool explicit_path)
 	}
 	if (strcmp(c->accel, "auto") && strcmp(c->accel, "kvm") && strcmp(c->accel, "tcg")) {
 		conf_error(c->path, "accel", "expected one of auto, kvm, tcg");
+		errors++;
+	}
+	if (strcmp(c->cluster, "auto") && strcmp(c->cluster, "corosync") &&
+	    strcmp(c->cluster, "none")) {
+		conf_error(c->path, "cluster", "expected one of auto, corosync, none");
 		errors++;
 	}
 	if (c->run_dir[0] != '/' || c->state_dir[0] != '/') {

@@ -23,6 +23,7 @@ struct conf {
 	char qemu[PATH_MAX];
 	char accel[16];
 	char socket_group[64];      /* group allowed on the control socket ("" = root only) */
+	char cluster[16];           /* "auto" | "corosync" | "none" */
 };
 
 /* Supervisor states of one guest (agent/supervise.c has the table). */
@@ -88,6 +89,7 @@ struct guest {
 };
 
 struct control;
+struct cluster;
 
 struct hagentd {
 	qb_loop_t *loop;
@@ -96,6 +98,7 @@ struct hagentd {
 	struct qb_list_head guests;
 	int n_guests;
 	struct control *ctl;
+	struct cluster *cluster;    /* NULL with cluster = "none" */
 	bool debug;
 	bool foreground;
 	bool exiting;

@@ -3,9 +3,10 @@ noinst_LIBRARIES += libagent.a
 libagent_a_SOURCES = agent/hagentd.h agent/timeouts.h \
 	agent/conf.c agent/conf.h agent/guests.c agent/guests.h \
 	agent/store.c agent/store.h agent/supervise.c agent/supervise.h \
-	agent/control.c agent/control.h agent/requests.c agent/requests.h
+	agent/control.c agent/control.h agent/requests.c agent/requests.h \
+	agent/cluster.c agent/cluster.h
 libagent_a_CFLAGS = $(AM_CFLAGS)
-AGENT_LIBS = libagent.a $(HAGENT_LIBS)
+AGENT_LIBS = libagent.a $(HAGENT_LIBS) $(COROSYNC_LIBS)
 
 sbin_PROGRAMS += bin/hagentd
 bin_hagentd_SOURCES = agent/main.c

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "agent/cluster.h"
 #include "agent/conf.h"
 #include "agent/control.h"
 #include "agent/guests.h"
@@ -212,6 +213,10 @@ int main(int argc, char **argv)
 		log_err("cannot open control socket in %s: %s", d->conf.run_dir, strerror(errno));
 		return 1;
 	}
+	if (cluster_start(d) < 0) {
+		log_err("cannot set up the cluster layer: %s", strerror(errno));
+		return 1;
+	}
 	guests_for_each(g, d)
 		supervise_resume(g);
 
@@ -226,6 +231,7 @@ int main(int argc, char **argv)
 	qb_loop_run(d->loop);
 
 	sd_notify(0, "STOPPING=1");
+	cluster_stop(d);
 	control_close(d);
 	qb_list_for_each_entry_safe(g, tmp, &d->guests, list) {
 		supervise_detach(g);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/cluster.h"
 #include "agent/control.h"
 #include "agent/guests.h"
 #include "agent/requests.h"
@@ -62,6 +63,37 @@ static void respond_ok(struct conn *c, char **messages, size_t n)
 	control_respond(c, &resp);
 }
 
+/* Static storage: answered before the next request is read. */
+static Hagent__ClusterInfo cinfo;
+static Hagent__NodeInfo ninfo[CLUSTER_MAX_NODES], *nptrs[CLUSTER_MAX_NODES];
+
+static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
+{
+	const struct cluster_view *v = cluster_view(d);
+	int i;
+
+	if (!v || !v->enabled)
+		return;
+	hagent__cluster_info__init(&cinfo);
+	cinfo.name = (char *)v->name;
+	cinfo.quorate = v->quorate;
+	cinfo.votes = v->votes;
+	cinfo.expected_votes = v->expected_votes;
+	cinfo.quorum = v->quorum;
+	for (i = 0; i < v->n_nodes; i++) {
+		hagent__node_info__init(&ninfo[i]);
+		ninfo[i].name = (char *)v->nodes[i].name;
+		ninfo[i].id = v->nodes[i].id;
+		ninfo[i].member = v->nodes[i].member;
+		ninfo[i].hagentd = v->nodes[i].hagentd;
+		ninfo[i].local = v->nodes[i].id == v->local_id;
+		nptrs[i] = &ninfo[i];
+	}
+	cinfo.nodes = nptrs;
+	cinfo.n_nodes = (size_t)v->n_nodes;
+	resp->cluster = &cinfo;
+}
+
 static void req_list(struct conn *c, const Hagent__Request *req)
 {
 	struct hagentd *d = control_daemon(c);
@@ -95,6 +127,8 @@ static void req_list(struct conn *c, const Hagent__Request *req)
 	resp.node = d->conf.node_name;
 	resp.guests = ptrs;
 	resp.n_guests = i;
+	if (!strcmp(req->command, "status"))
+		fill_cluster(d, &resp);
 	control_respond(c, &resp);
 	free(infos);
 	free(ptrs);
@@ -208,6 +242,11 @@ static void req_start(struct conn *c, const Hagent__Request *req)
 	if (req->n_args > 1 && strcmp(req->args[1], d->conf.node_name)) {
 		control_error(c, RC_NOT_FOUND, "unknown node '%s' (this host is %s)", req->args[1],
 			      d->conf.node_name);
+		return;
+	}
+	if (!cluster_may_start(d)) {
+		control_error(c, RC_ERROR, "%s: not started: this partition has no quorum",
+			      g->cfg.name);
 		return;
 	}
 	if (supervise_start(g, err, sizeof(err)) < 0) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sys/wait.h>
 
+#include "agent/cluster.h"
 #include "agent/control.h"
 #include "agent/guests.h"
 #include "agent/store.h"
@@ -39,7 +40,12 @@ struct sv_rule {
 };
 
 /* What the exit we are waiting for (GS_DESTROYING) leads to. */
-enum after_exit { AE_STOPPED = 0, AE_RESTART, AE_FAILED };
+enum after_exit {
+	AE_STOPPED = 0, /* stopped, desired stopped */
+	AE_RESTART,     /* a policy restart */
+	AE_FAILED,
+	AE_HOLD,        /* stopped, desired kept (quorum lost) */
+};
 
 static const char *const gstate_names[GS__COUNT] = {
 	[GS_STOPPED] = "stopped",     [GS_STARTING] = "starting",
@@ -130,6 +136,12 @@ static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 	int rc = -1;
 
 	timer_cancel(g);
+	if (!cluster_may_start(g->d)) {
+		/* desired state kept: quorum regained starts it */
+		free(cfg);
+		set_reason(g, "not started: this partition has no quorum");
+		return GS_STOPPED;
+	}
 	if (cfg) {
 		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
 		rc = g->ops->start(&g->d->drv, cfg, g, &g->h, err, sizeof(err));
@@ -412,6 +424,8 @@ static enum gstate act_exited(struct guest *g, struct sv_input *in)
 		return restart_or_fail(g, in);
 	if (after == AE_FAILED)
 		return fail(g);
+	if (after == AE_HOLD)
+		return GS_STOPPED;
 	return stop_for_good(g);
 }
 
@@ -704,6 +718,38 @@ void supervise_resume(struct guest *g)
 		 guest_action_name(g->cfg.on_crash));
 	g->state = apply_policy(g, &in, g->cfg.on_crash, false);
 	events_publish(g->d, g, GS_RUNNING, g->state, g->reason);
+}
+
+void supervise_quorum_lost(struct guest *g)
+{
+	enum gstate from = g->state;
+
+	if (g->orphan)
+		return;
+	timer_cancel(g);
+	set_reason(g, "quorum lost");
+	if (g->h && g->state != GS_DESTROYING) {
+		g->state = do_destroy(g, AE_HOLD);
+	} else if (g->h) {
+		g->after_exit = AE_HOLD;
+	} else if (g->state == GS_BACKOFF) {
+		g->state = GS_STOPPED;
+	}
+	if (from != g->state) {
+		log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from),
+			 gstate_name(g->state), g->reason);
+		events_publish(g->d, g, from, g->state, g->reason);
+	}
+}
+
+void supervise_quorum_regained(struct guest *g)
+{
+	struct sv_input in = { .ev = SV_START };
+
+	if (g->orphan || g->desired != DESIRED_RUNNING || g->state != GS_STOPPED)
+		return;
+	set_reason(g, "quorum regained");
+	(void)dispatch_rc(g, &in);
 }
 
 void supervise_detach(struct guest *g)

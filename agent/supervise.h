@@ -27,6 +27,11 @@ void supervise_drv_event(void *owner, enum drv_event ev, const char *detail,
 /* After hagentd (re)starts: re-attach to a surviving guest process, or
  * handle one that died meanwhile per its policy. */
 void supervise_resume(struct guest *g);
+/* Quorum lost: destroy the guest now, keeping its desired state, so the
+ * quorate partition may recover it.  Quorum regained: start again what was
+ * stopped for that. */
+void supervise_quorum_lost(struct guest *g);
+void supervise_quorum_regained(struct guest *g);
 /* hagentd exits: let go of every guest without touching it. */
 void supervise_detach(struct guest *g);
 

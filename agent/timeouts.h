@@ -30,6 +30,12 @@
  * answer at the latest after this; QEMU under TCG starts in ~35 ms. */
 #define TO_CLIENT_WAIT_S 30
 
+/* --- cluster (agent/cluster.c) --- */
+
+/* Without a reachable corosync (cluster = "auto"), try again this often: a
+ * reconnect, not a poll of any state. */
+#define TO_COROSYNC_RETRY_S 5
+
 /* --- QEMU driver (drivers/qemu.c) --- */
 
 /* After QMP quit, how long QEMU gets before SIGKILL to its process group.

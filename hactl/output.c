@@ -17,6 +17,40 @@ static json_t *guest_json(const Hagent__GuestInfo *g)
 			 g->driver, "source", g->source);
 }
 
+static json_t *cluster_json(const Hagent__ClusterInfo *c)
+{
+	json_t *nodes = json_array();
+	size_t i;
+
+	for (i = 0; i < c->n_nodes; i++)
+		json_array_append_new(nodes, json_pack("{s:s, s:i, s:b, s:b, s:b}", "name",
+						       c->nodes[i]->name, "id", (int)c->nodes[i]->id,
+						       "member", c->nodes[i]->member, "hagentd",
+						       c->nodes[i]->hagentd, "local",
+						       c->nodes[i]->local));
+	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o}", "name", c->name, "quorate", c->quorate,
+			 "votes", (int)c->votes, "expected_votes", (int)c->expected_votes,
+			 "quorum", (int)c->quorum, "nodes", nodes);
+}
+
+static void print_cluster(const Hagent__Response *resp)
+{
+	const Hagent__ClusterInfo *c = resp->cluster;
+	size_t i;
+
+	printf("Cluster %s: %s, votes %u of expected %u (quorum %u)\n", c->name,
+	       c->quorate ? "quorate" : "NOT QUORATE", c->votes, c->expected_votes, c->quorum);
+	printf("%-16s %5s  %s\n", "Node", "Id", "State");
+	for (i = 0; i < c->n_nodes; i++) {
+		const Hagent__NodeInfo *n = c->nodes[i];
+		printf("%-16s %5u  %s%s%s\n", n->name, n->id,
+		       n->member ? "member" : "lost",
+		       n->member ? (n->hagentd ? ", hagentd up" : ", hagentd DOWN") : "",
+		       n->local ? " (this host)" : "");
+	}
+	printf("\n");
+}
+
 static void format_uptime(int64_t started, char *buf, size_t len)
 {
 	long s = started ? (long)(time(NULL) - started) : -1;
@@ -39,6 +73,8 @@ void output_guests(struct hactl *h, Hagent__Response *resp, bool status)
 		for (i = 0; i < resp->n_guests; i++)
 			json_array_append_new(arr, guest_json(resp->guests[i]));
 		root = json_pack("{s:s, s:o}", "node", resp->node, "guests", arr);
+		if (status && resp->cluster)
+			json_object_set_new(root, "cluster", cluster_json(resp->cluster));
 		s = json_dumps(root, JSON_INDENT(2));
 		if (s)
 			printf("%s\n", s);
@@ -46,9 +82,11 @@ void output_guests(struct hactl *h, Hagent__Response *resp, bool status)
 		json_decref(root);
 		return;
 	}
-	if (status)
-		printf("Node %s: hagentd running, %zu guests (single host; cluster: not configured)\n\n",
-		       resp->node, resp->n_guests);
+	if (status && resp->cluster)
+		print_cluster(resp);
+	else if (status)
+		printf("Node %s: single host (no corosync), %zu guest%s\n\n", resp->node,
+		       resp->n_guests, resp->n_guests == 1 ? "" : "s");
 	for (i = 0; i < resp->n_guests; i++)
 		if (strlen(resp->guests[i]->name) > w)
 			w = strlen(resp->guests[i]->name);

@@ -44,6 +44,7 @@ run_dir = "$T/run"
 state_dir = "$T/state"
 dump_dir = "$T/dump"
 accel = "${HAGENT_ACCEL:-tcg}"
+cluster = "none"
 EOC
 }
 

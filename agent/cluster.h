@@ -1,0 +1,39 @@
+/* Cluster membership and quorum from Corosync: the CPG group "hagent" (which
+ * hagentd processes are with us), votequorum (are we quorate, with how many
+ * votes) and cmap (node names).  Without a reachable corosync hagentd runs
+ * as a single host (cluster = "auto" in hagent.conf) and retries. */
+#ifndef HAGENT_CLUSTER_H
+#define HAGENT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/hagentd.h"
+
+#define CLUSTER_MAX_NODES 64
+
+struct cluster_node {
+	uint32_t id;
+	char name[64];
+	bool member;   /* in our corosync membership (quorum view) */
+	bool hagentd;  /* its hagentd is in the CPG group */
+};
+
+struct cluster_view {
+	bool enabled;      /* corosync connected */
+	bool quorate;
+	char name[64];     /* totem.cluster_name */
+	uint32_t local_id;
+	unsigned votes, expected_votes, quorum;
+	struct cluster_node nodes[CLUSTER_MAX_NODES];
+	int n_nodes;
+};
+
+int cluster_start(struct hagentd *d);
+void cluster_stop(struct hagentd *d);
+/* May guests be started here?  True for a single host; in a cluster only
+ * while quorate. */
+bool cluster_may_start(struct hagentd *d);
+const struct cluster_view *cluster_view(struct hagentd *d);
+
+#endif
