@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <corosync/cmap.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
 #include <corosync/votequorum.h>
 
 #include "agent/cluster.h"
+#include "agent/fence.h"
 #include "agent/guests.h"
+#include "agent/registry.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
 #include "lib/log.h"
@@ -151,15 +155,17 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, ui
 	log_info("cluster: membership ring %" PRIu64 ": %u node%s, %squorate", ring_seq, n,
 		 n == 1 ? "" : "s", quorate ? "" : "not ");
 	quorum_changed(c, quorate);
+	registry_check_recovery(c->d);
 }
 
 static void on_cpg_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
 			   uint32_t pid, void *msg, size_t len)
 {
-	/* The registry (replicated guest table) lands here next; until then a
-	 * message is only checked to be well-formed and otherwise ignored. */
-	log_debug("cpg: %zu bytes from node %" PRIu32 " pid %" PRIu32 " ignored", len, nodeid,
-		  pid);
+	void *ctx = NULL;
+
+	cpg_context_get(h, &ctx);
+	if (ctx)
+		registry_deliver(((struct cluster *)ctx)->d, nodeid, msg, len);
 }
 
 static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
@@ -188,6 +194,21 @@ static void on_cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 			 left[i].nodeid, left[i].reason);
 	for (i = 0; i < n_joined; i++)
 		log_info("cpg: hagentd on node %" PRIu32 " joined", joined[i].nodeid);
+	{
+		uint32_t mids[CPG_MEMBERS_MAX], jids[CPG_MEMBERS_MAX];
+		bool local_joined = false;
+		size_t nm = n_members < CPG_MEMBERS_MAX ? n_members : CPG_MEMBERS_MAX;
+		size_t nj = n_joined < CPG_MEMBERS_MAX ? n_joined : CPG_MEMBERS_MAX;
+
+		for (i = 0; i < nm; i++)
+			mids[i] = members[i].nodeid;
+		for (i = 0; i < nj; i++) {
+			jids[i] = joined[i].nodeid;
+			if (joined[i].nodeid == c->view.local_id && joined[i].pid == (uint32_t)getpid())
+				local_joined = true;
+		}
+		registry_confchg(c->d, mids, nm, jids, nj, local_joined);
+	}
 }
 
 static void disconnect(struct cluster *c);
@@ -230,6 +251,8 @@ static void disconnect(struct cluster *c)
 	c->have_cpg = c->have_q = c->have_vq = false;
 	c->view.enabled = false;
 	c->quorum_known = false;
+	fence_shutdown(c->d);
+	registry_destroy(c->d);
 }
 
 static int connect_corosync(struct cluster *c)
@@ -257,6 +280,8 @@ static int connect_corosync(struct cluster *c)
 	cpg_local_get(c->cpg, &local);
 	c->view.local_id = local;
 	read_nodelist(c);
+	if (registry_create(c->d) < 0)
+		goto fail;
 	name.length = strlen(CPG_GROUP);
 	memcpy(name.value, CPG_GROUP, name.length);
 	rc = cpg_join(c->cpg, &name);
@@ -345,7 +370,7 @@ bool cluster_may_start(struct hagentd *d)
 		return true;
 	if (!c->view.enabled)
 		return strcmp(d->conf.cluster, "corosync") != 0; /* auto: single host */
-	return c->view.quorate;
+	return c->view.quorate && registry_synced(d);
 }
 
 const struct cluster_view *cluster_view(struct hagentd *d)
@@ -353,4 +378,90 @@ const struct cluster_view *cluster_view(struct hagentd *d)
 	struct cluster *c = cluster_of(d);
 
 	return c ? &c->view : NULL;
+}
+
+int cluster_mcast(struct hagentd *d, const void *buf, size_t len)
+{
+	struct cluster *c = cluster_of(d);
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	cs_error_t rc;
+	int tries;
+
+	if (!c || !c->have_cpg) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	/* CS_ERR_TRY_AGAIN: corosync's flow control; the queue drains in ms */
+	for (tries = 0; tries < 100; tries++) {
+		rc = cpg_mcast_joined(c->cpg, CPG_TYPE_AGREED, &iov, 1);
+		if (rc != CS_ERR_TRY_AGAIN)
+			break;
+		usleep(1000);
+	}
+	if (rc != CS_OK) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return 0;
+}
+
+uint32_t cluster_local_id(struct hagentd *d)
+{
+	struct cluster *c = cluster_of(d);
+
+	return c ? c->view.local_id : 0;
+}
+
+const char *cluster_node_name(struct hagentd *d, uint32_t id)
+{
+	struct cluster *c = cluster_of(d);
+	int i;
+
+	if (!c)
+		return NULL;
+	for (i = 0; i < c->view.n_nodes; i++)
+		if (c->view.nodes[i].id == id)
+			return c->view.nodes[i].name;
+	return NULL;
+}
+
+bool cluster_node_id(struct hagentd *d, const char *name, uint32_t *id)
+{
+	struct cluster *c = cluster_of(d);
+	int i;
+
+	if (!c)
+		return false;
+	for (i = 0; i < c->view.n_nodes; i++)
+		if (!strcmp(c->view.nodes[i].name, name)) {
+			*id = c->view.nodes[i].id;
+			return true;
+		}
+	return false;
+}
+
+bool cluster_is_member(struct hagentd *d, const char *name)
+{
+	struct cluster *c = cluster_of(d);
+	int i;
+
+	if (!c)
+		return true;
+	for (i = 0; i < c->view.n_nodes; i++)
+		if (!strcmp(c->view.nodes[i].name, name))
+			return c->view.nodes[i].member;
+	return false;
+}
+
+bool cluster_is_fencer(struct hagentd *d)
+{
+	struct cluster *c = cluster_of(d);
+	int i;
+
+	if (!c || !c->view.enabled || !c->view.quorate)
+		return false;
+	for (i = 0; i < c->view.n_nodes; i++)
+		if (c->view.nodes[i].member && c->view.nodes[i].id < c->view.local_id)
+			return false;
+	return true;
 }

@@ -36,4 +36,14 @@ void cluster_stop(struct hagentd *d);
 bool cluster_may_start(struct hagentd *d);
 const struct cluster_view *cluster_view(struct hagentd *d);
 
+/* For the registry. */
+int cluster_mcast(struct hagentd *d, const void *buf, size_t len);
+uint32_t cluster_local_id(struct hagentd *d);
+const char *cluster_node_name(struct hagentd *d, uint32_t id);
+bool cluster_node_id(struct hagentd *d, const char *name, uint32_t *id);
+/* In our corosync membership (the quorum view)? */
+bool cluster_is_member(struct hagentd *d, const char *name);
+/* Quorate, and the lowest node id of the membership: the one that fences. */
+bool cluster_is_fencer(struct hagentd *d);
+
 #endif

@@ -33,7 +33,8 @@ static const struct conf_key conf_keys[] = {
 	{ "migration_address", 0, 0 },
 	{ "migration_port", 0, 0 },
 	{ "authkey", 0, 0 },
-	{ "fence_agent", 0, 0 },
+	CK("fence_agent", fence_agent),
+	CK("fence_args", fence_args),
 	{ "watchdog", 0, 0 },
 };
 

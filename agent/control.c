@@ -17,6 +17,7 @@
 
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "agent/registry.h"
 #include "agent/requests.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
@@ -44,6 +45,7 @@ struct conn {
 	unsigned wait_s;
 	qb_loop_timer_handle wait_timer;
 	bool waiting;
+	uint64_t pending_id;     /* a registry change this request waits for */
 };
 
 struct control {
@@ -197,6 +199,32 @@ void control_wait(struct conn *c, struct guest *g, unsigned mask, unsigned timeo
 	c->waiting = true;
 }
 
+uint64_t control_pending(struct conn *c, uint64_t id)
+{
+	c->pending_id = id;
+	return id;
+}
+
+struct conn *control_by_pending(struct hagentd *d, uint64_t id)
+{
+	struct conn *c;
+
+	if (!d->ctl || !id)
+		return NULL;
+	qb_list_for_each_entry(c, &d->ctl->conns, list)
+		if (!c->dead && c->pending_id == id)
+			return c;
+	return NULL;
+}
+
+void control_ok(struct conn *c)
+{
+	Hagent__Response resp = HAGENT__RESPONSE__INIT;
+
+	resp.node = c->ctl->d->conf.node_name;
+	control_respond(c, &resp);
+}
+
 void control_subscribe(struct conn *c)
 {
 	c->subscriber = true;
@@ -215,6 +243,8 @@ void events_publish(struct hagentd *d, struct guest *g, enum gstate from, enum g
 	struct conn *c, *tmp;
 	struct timespec ts;
 
+	if (g->owner[0] && guest_is_local(g) && from != to)
+		registry_report(d, g); /* the other members show what the owner sees */
 	if (!ctl)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -223,7 +253,7 @@ void events_publish(struct hagentd *d, struct guest *g, enum gstate from, enum g
 	ev.from = (char *)gstate_name(from);
 	ev.to = (char *)gstate_name(to);
 	ev.cause = (char *)(cause ? cause : "");
-	ev.node = d->conf.node_name;
+	ev.node = g->owner[0] ? g->owner : d->conf.node_name;
 	qb_list_for_each_entry_safe(c, tmp, &ctl->conns, list) {
 		if (c->dead)
 			continue;
@@ -314,7 +344,7 @@ static int conn_io(int fd, int revents, void *arg)
 		while ((got = frame_reader_next(&c->rd, &type, &payload, &plen)) == 1) {
 			Hagent__Request *req;
 
-			if (type != FRAME_REQUEST || c->waiting || c->subscriber) {
+			if (type != FRAME_REQUEST || c->waiting || c->subscriber || c->pending_id) {
 				log_warn("control: unexpected frame type %u, closing", type);
 				control_error(c, 2, "protocol error: unexpected frame");
 				conn_kill(c);

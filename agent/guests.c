@@ -113,3 +113,8 @@ uint64_t now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+bool guest_is_local(const struct guest *g)
+{
+	return !g->owner[0] || !strcmp(g->owner, g->d->conf.node_name);
+}

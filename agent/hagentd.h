@@ -24,6 +24,8 @@ struct conf {
 	char accel[16];
 	char socket_group[64];      /* group allowed on the control socket ("" = root only) */
 	char cluster[16];           /* "auto" | "corosync" | "none" */
+	char fence_agent[PATH_MAX]; /* fence-agents stdin protocol; "" = none */
+	char fence_args[512];       /* extra "key=value" lines, comma separated */
 };
 
 /* Supervisor states of one guest (agent/supervise.c has the table). */
@@ -85,11 +87,15 @@ struct guest {
 	int after_exit;                /* what the exit we wait for leads to */
 	bool removing;                 /* drop from the table once settled */
 	bool orphan;                   /* a renamed crashed instance (rename-restart) */
+	/* cluster registry (agent/registry.c); owner "" on a single host */
+	char owner[64];                /* node that runs it */
+	uint64_t gen;                  /* generation of its registry record */
 	pid_t orphan_pid;
 };
 
 struct control;
 struct cluster;
+struct registry;
 
 struct hagentd {
 	qb_loop_t *loop;
@@ -99,11 +105,14 @@ struct hagentd {
 	int n_guests;
 	struct control *ctl;
 	struct cluster *cluster;    /* NULL with cluster = "none" */
+	struct registry *registry;  /* NULL until corosync is joined */
 	bool debug;
 	bool foreground;
 	bool exiting;
 };
 
 uint64_t now_ms(void); /* CLOCK_MONOTONIC in ms */
+/* Does this host run the guest (single host, or the registry says so)? */
+bool guest_is_local(const struct guest *g);
 
 #endif

@@ -9,6 +9,7 @@
 #include "agent/cluster.h"
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "agent/registry.h"
 #include "agent/requests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
@@ -30,7 +31,7 @@ struct request_def {
 void requests_fill_info(struct hagentd *d, struct guest *g, Hagent__GuestInfo *info)
 {
 	info->name = g->cfg.name;
-	info->node = d->conf.node_name;
+	info->node = g->owner[0] ? g->owner : (registry_active(d) ? "-" : d->conf.node_name);
 	info->state = (char *)gstate_name(g->state);
 	info->reason = g->reason;
 	info->memory_mib = (uint64_t)(g->h || g->orphan ? g->mem_target_mib : g->cfg.memory_mib);
@@ -184,6 +185,17 @@ static void req_add(struct conn *c, const Hagent__Request *req)
 		control_respond(c, &resp);
 		goto out;
 	}
+	if (registry_active(d)) {
+		Hagent__RegOp op = HAGENT__REG_OP__INIT;
+		op.kind = HAGENT__REG_OP__KIND__DEFINE;
+		op.name = g->cfg.name;
+		op.text.data = (uint8_t *)g->text;
+		op.text.len = g->text_len;
+		op.source = g->cfg.source;
+		if (registry_submit(d, &op, c) < 0)
+			control_error(c, RC_ERROR, "cannot reach the cluster: %s", strerror(errno));
+		goto out; /* answered when the change is applied here */
+	}
 	old = guests_find(d, g->cfg.name);
 	if (old) {
 		control_error(c, RC_EXISTS, "guest '%s' is already defined (from %s)", g->cfg.name,
@@ -207,12 +219,43 @@ out:
 	free(diags);
 }
 
+/* In a cluster, guest changes go through the registry: answered once the
+ * change is delivered and applied here. */
+static bool via_registry(struct conn *c, int kind, const char *name, const char *node,
+			 unsigned timeout_s)
+{
+	struct hagentd *d = control_daemon(c);
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+
+	if (!registry_active(d))
+		return false;
+	op.kind = kind;
+	op.name = (char *)name;
+	op.node = (char *)(node ? node : "");
+	op.timeout_s = timeout_s;
+	if (registry_submit(d, &op, c) < 0)
+		control_error(c, RC_ERROR, "cannot reach the cluster: %s", strerror(errno));
+	return true;
+}
+
+/* A request that only the guest's own host can serve. */
+static bool remote_guest(struct conn *c, struct guest *g)
+{
+	if (guest_is_local(g))
+		return false;
+	control_error(c, RC_ERROR, "guest '%s' runs on %s: ask there (hactl on %s)", g->cfg.name,
+		      g->owner, g->owner);
+	return true;
+}
+
 static void req_remove(struct conn *c, const Hagent__Request *req)
 {
 	struct hagentd *d = control_daemon(c);
 	struct guest *g = find_or_error(c, req->args[0]);
 
 	if (!g)
+		return;
+	if (!g->orphan && via_registry(c, HAGENT__REG_OP__KIND__UNDEFINE, g->cfg.name, NULL, 0))
 		return;
 	if (g->h || g->orphan || (g->state != GS_STOPPED && g->state != GS_FAILED)) {
 		control_error(c, RC_ERROR, "guest '%s' is %s; stop or destroy it first", g->cfg.name,
@@ -239,6 +282,21 @@ static void req_start(struct conn *c, const Hagent__Request *req)
 
 	if (!g)
 		return;
+	if (registry_active(d)) {
+		uint32_t id;
+		if (req->n_args > 1 && !cluster_node_id(d, req->args[1], &id)) {
+			control_error(c, RC_NOT_FOUND, "unknown node '%s'", req->args[1]);
+			return;
+		}
+		if (!cluster_may_start(d)) {
+			control_error(c, RC_ERROR, "%s: not started: this partition has no quorum",
+				      g->cfg.name);
+			return;
+		}
+		via_registry(c, HAGENT__REG_OP__KIND__START, g->cfg.name,
+			     req->n_args > 1 ? req->args[1] : NULL, 0);
+		return;
+	}
 	if (req->n_args > 1 && strcmp(req->args[1], d->conf.node_name)) {
 		control_error(c, RC_NOT_FOUND, "unknown node '%s' (this host is %s)", req->args[1],
 			      d->conf.node_name);
@@ -265,6 +323,8 @@ static void req_stop(struct conn *c, const Hagent__Request *req)
 
 	if (!g)
 		return;
+	if (!g->orphan && via_registry(c, HAGENT__REG_OP__KIND__STOP, g->cfg.name, NULL, t))
+		return;
 	if (supervise_stop(g, t, err, sizeof(err)) < 0) {
 		control_error(c, RC_ERROR, "%s", err);
 		return;
@@ -289,6 +349,8 @@ static void req_destroy(struct conn *c, const Hagent__Request *req)
 	char err[300] = "";
 
 	if (!g)
+		return;
+	if (!g->orphan && via_registry(c, HAGENT__REG_OP__KIND__DESTROY, g->cfg.name, NULL, 0))
 		return;
 	if (supervise_destroy(g, err, sizeof(err)) < 0) {
 		control_error(c, RC_ERROR, "%s", err);
@@ -323,7 +385,7 @@ static void req_mem_set(struct conn *c, const Hagent__Request *req)
 	struct guest *g = find_or_error(c, req->args[0]);
 	long mib;
 
-	if (!g || parse_mib(c, req->args[1], &mib) < 0)
+	if (!g || parse_mib(c, req->args[1], &mib) < 0 || remote_guest(c, g))
 		return;
 	if (!g->h || g->state != GS_RUNNING) {
 		control_error(c, RC_ERROR, "guest '%s' is %s, not running", g->cfg.name,
@@ -352,7 +414,7 @@ static void req_mem_max(struct conn *c, const Hagent__Request *req)
 	char note[200], *msgs[1] = { note };
 	long mib, old;
 
-	if (!g || parse_mib(c, req->args[1], &mib) < 0)
+	if (!g || parse_mib(c, req->args[1], &mib) < 0 || remote_guest(c, g))
 		return;
 	if (g->h && mib < g->mem_target_mib) {
 		control_error(c, RC_ERROR, "%s: %ld MiB is below the current target of %ld MiB; "
@@ -382,7 +444,7 @@ static void req_console(struct conn *c, const Hagent__Request *req)
 	Hagent__Response resp = HAGENT__RESPONSE__INIT;
 	struct guest *g = find_or_error(c, req->args[0]);
 
-	if (!g)
+	if (!g || remote_guest(c, g))
 		return;
 	if (!g->h || !g->ops->console_path(g->h)) {
 		control_error(c, RC_ERROR, "guest '%s' is %s: no console", g->cfg.name,

@@ -17,6 +17,10 @@ void control_error(struct conn *c, int status, const char *fmt, ...)
 /* Answer once g's state is in mask (bits of enum gstate), or at timeout. */
 void control_wait(struct conn *c, struct guest *g, unsigned mask, unsigned timeout_s);
 void control_subscribe(struct conn *c);
+void control_ok(struct conn *c);
+/* Tie the request to a registry change (id != 0) or untie it (0). */
+uint64_t control_pending(struct conn *c, uint64_t id);
+struct conn *control_by_pending(struct hagentd *d, uint64_t id);
 struct hagentd *control_daemon(struct conn *c);
 
 /* Exit codes of hactl, shared with the daemon's answers. */

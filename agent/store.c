@@ -38,14 +38,16 @@ int store_save_def(struct hagentd *d, const struct guest *g)
 
 int store_save_state(struct hagentd *d, const struct guest *g)
 {
-	char path[PATH_MAX], buf[512];
+	char path[PATH_MAX], buf[PATH_MAX + 512];
 	int n;
 
 	if (guest_path(d, g->cfg.name, "state", path, sizeof(path)) < 0)
 		return -1;
-	n = snprintf(buf, sizeof(buf), "desired=%s\nmaxmem=%ld\nfailed=%s\nsource=%s\n",
+	n = snprintf(buf, sizeof(buf),
+		     "desired=%s\nmaxmem=%ld\nfailed=%s\nowner=%s\ngen=%llu\nsource=%s\n",
 		     g->desired == DESIRED_RUNNING ? "running" : "stopped", g->maxmem_mib,
-		     g->state == GS_FAILED ? "1" : "0", g->cfg.source);
+		     g->state == GS_FAILED ? "1" : "0", g->owner, (unsigned long long)g->gen,
+		     g->cfg.source);
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -71,6 +73,8 @@ struct stored_state {
 	enum desired desired;
 	long maxmem_mib;  /* 0 = as in the file */
 	bool failed;
+	char owner[64];
+	uint64_t gen;
 	char source[PATH_MAX];
 };
 
@@ -97,6 +101,10 @@ static void load_state(struct hagentd *d, const char *name, struct stored_state 
 			st->failed = !strcmp(eq, "1");
 		else if (!strcmp(line, "source"))
 			snprintf(st->source, sizeof(st->source), "%s", eq);
+		else if (!strcmp(line, "owner"))
+			snprintf(st->owner, sizeof(st->owner), "%s", eq);
+		else if (!strcmp(line, "gen"))
+			st->gen = strtoull(eq, NULL, 10);
 	}
 	free(text);
 }
@@ -159,6 +167,8 @@ int store_load_all(struct hagentd *d)
 			g->maxmem_mib = st.maxmem_mib;
 		if (st.failed)
 			g->state = GS_FAILED;
+		snprintf(g->owner, sizeof(g->owner), "%s", st.owner);
+		g->gen = st.gen;
 		guests_insert(d, g);
 	}
 	closedir(dh);

@@ -693,8 +693,8 @@ void supervise_resume(struct guest *g)
 	struct guest_cfg *cfg;
 	int rc;
 
-	if (g->orphan)
-		return;
+	if (g->orphan || !guest_is_local(g))
+		return; /* another host runs it; the registry shows its state */
 	cfg = guests_load_cfg(g);
 	rc = cfg ? g->ops->attach(&g->d->drv, cfg, g, &g->h) : -1;
 	free(cfg);
@@ -746,7 +746,8 @@ void supervise_quorum_regained(struct guest *g)
 {
 	struct sv_input in = { .ev = SV_START };
 
-	if (g->orphan || g->desired != DESIRED_RUNNING || g->state != GS_STOPPED)
+	if (g->orphan || g->desired != DESIRED_RUNNING || g->state != GS_STOPPED ||
+	    !guest_is_local(g))
 		return;
 	set_reason(g, "quorum regained");
 	(void)dispatch_rc(g, &in);

@@ -36,6 +36,13 @@
  * reconnect, not a poll of any state. */
 #define TO_COROSYNC_RETRY_S 5
 
+/* Fencing: a fence agent (e.g. an IPMI or PDU call) gets this long before it
+ * is killed and counted as failed; fence_ipmilan's own default login and
+ * power timeouts add up to about 20 s.  A failed fencing is retried after
+ * TO_FENCE_RETRY_S; a lost node's guests never start before it succeeds. */
+#define TO_FENCE_S 30
+#define TO_FENCE_RETRY_S 5
+
 /* --- QEMU driver (drivers/qemu.c) --- */
 
 /* After QMP quit, how long QEMU gets before SIGKILL to its process group.

@@ -13,6 +13,7 @@ enum frame_type {
 	FRAME_REQUEST = 1,
 	FRAME_RESPONSE = 2,
 	FRAME_EVENT = 3,
+	FRAME_REGOP = 4,   /* registry change over CPG */
 };
 
 #define FRAME_HDR 5u

@@ -1,0 +1,43 @@
+/* The registry: every host's copy of the cluster's guest table, kept equal
+ * as a replicated state machine.  Every change is a RegOp multicast in the
+ * CPG group with agreed order and applied, in delivery order, by the same
+ * deterministic code on every member (registry_apply).  A membership change
+ * with joiners makes every member multicast its whole table (SYNC); records
+ * merge by generation, and a joiner queues other changes until it has every
+ * member's SYNC.  On a single host (no corosync) the registry is inactive and
+ * requests act on the local supervisor directly. */
+#ifndef HAGENT_REGISTRY_H
+#define HAGENT_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/hagentd.h"
+#include "proto/hagent.pb-c.h"
+
+struct conn;
+
+int registry_create(struct hagentd *d);
+void registry_destroy(struct hagentd *d);
+bool registry_active(struct hagentd *d);
+/* Has this member got the cluster's table since it joined? */
+bool registry_synced(struct hagentd *d);
+
+/* Requests from the control socket: multicast a change; the answer to the
+ * client follows when the change is delivered here (req_id ties them). */
+int registry_submit(struct hagentd *d, Hagent__RegOp *op, struct conn *c);
+
+/* The owner reports a local transition of one of its guests. */
+void registry_report(struct hagentd *d, struct guest *g);
+
+/* From the cluster layer. */
+void registry_deliver(struct hagentd *d, uint32_t nodeid, const void *msg, size_t len);
+void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_members,
+		      const uint32_t *joined, size_t n_joined, bool local_joined);
+/* Membership or quorum changed, or a change was applied: fence and recover
+ * what the table says needs it (only the lowest-id quorate member fences). */
+void registry_check_recovery(struct hagentd *d);
+/* Why a lost node's guests wait, for `hactl status` ("" when none). */
+const char *registry_recovery_note(struct hagentd *d);
+
+#endif
