@@ -482,8 +482,22 @@ static const struct request_def request_table[] = {
 	{ "ping", 0, 0, req_ping },
 };
 
+/* Requests that change guests: in a cluster they go through the registry,
+ * so none may act locally before this host has joined it. */
+static bool changes_guests(const char *cmd)
+{
+	static const char *const names[] = { "add", "remove", "start", "stop", "destroy" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(cmd, names[i]))
+			return true;
+	return false;
+}
+
 void requests_dispatch(struct conn *c, const Hagent__Request *req)
 {
+	struct hagentd *d = control_daemon(c);
 	size_t i;
 
 	if (!req->command) {
@@ -501,6 +515,12 @@ void requests_dispatch(struct conn *c, const Hagent__Request *req)
 		}
 		log_debug("control: %s%s%s", r->name, req->n_args ? " " : "",
 			  req->n_args ? req->args[0] : "");
+		if (!strcmp(d->conf.cluster, "corosync") && !registry_active(d) &&
+		    changes_guests(r->name)) {
+			control_error(c, RC_ERROR, "%s: not joined to the cluster yet "
+				      "(is corosync running on %s?)", r->name, d->conf.node_name);
+			return;
+		}
 		r->fn(c, req);
 		return;
 	}

@@ -32,9 +32,9 @@
 
 /* --- cluster (agent/cluster.c) --- */
 
-/* Without a reachable corosync (cluster = "auto"), try again this often: a
- * reconnect, not a poll of any state. */
-#define TO_COROSYNC_RETRY_S 5
+/* Without a reachable corosync, try again this often (a reconnect, not a
+ * poll of any state): hagentd often starts a moment before corosync. */
+#define TO_COROSYNC_RETRY_S 1
 
 /* Fencing: a fence agent (e.g. an IPMI or PDU call) gets this long before it
  * is killed and counted as failed; fence_ipmilan's own default login and
