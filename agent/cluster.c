@@ -370,7 +370,11 @@ bool cluster_may_start(struct hagentd *d)
 		return true;
 	if (!c->view.enabled)
 		return strcmp(d->conf.cluster, "corosync") != 0; /* auto: single host */
-	return c->view.quorate && registry_synced(d);
+	/* Quorate, and the table we hold was merged among at least a quorum of
+	 * hagentds: a host that synced alone before its corosync merged with
+	 * the others' must wait for their tables (they may have moved its
+	 * guests meanwhile). */
+	return c->view.quorate && registry_synced(d) && registry_members(d) >= c->view.quorum;
 }
 
 const struct cluster_view *cluster_view(struct hagentd *d)

@@ -36,6 +36,7 @@ struct registry {
 	uint32_t members[REG_MAX_SENDERS];
 	size_t n_members;
 	/* joiner state: whose SYNC we still wait for, and what came meanwhile */
+	bool joined_seen;  /* our own join was delivered: the wait list is known */
 	bool synced;
 	uint32_t awaiting[REG_MAX_SENDERS];
 	size_t n_awaiting;
@@ -57,6 +58,11 @@ bool registry_active(struct hagentd *d)
 bool registry_synced(struct hagentd *d)
 {
 	return !reg_of(d) || reg_of(d)->synced;
+}
+
+size_t registry_members(struct hagentd *d)
+{
+	return reg_of(d) ? reg_of(d)->n_members : 0;
 }
 
 const char *registry_recovery_note(struct hagentd *d)
@@ -225,6 +231,8 @@ static void show_state(struct hagentd *d, struct guest *g, enum gstate to, const
 {
 	enum gstate from = g->state;
 
+	if (g->h)
+		return; /* a local process: its supervisor alone sets the state */
 	g->state = to;
 	snprintf(g->reason, sizeof(g->reason), "%s", reason ? reason : "");
 	if (from != to)
@@ -469,8 +477,10 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 			char err[300];
 			log_warn("registry: %s is owned by %s now; destroying the local copy",
 				 g->cfg.name, g->owner);
-			supervise_destroy(g, err, sizeof(err));
+			if (supervise_destroy(g, err, sizeof(err)) < 0)
+				log_err("registry: %s", err);
 			g->desired = rec->desired_running ? DESIRED_RUNNING : DESIRED_STOPPED;
+			save(d, g);
 			return;
 		}
 		if (!g->h)
@@ -537,7 +547,7 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 
 	for (i = 0; i < op->n_records; i++)
 		merge_record(d, op->records[i], op->node);
-	if (r->synced)
+	if (r->synced || !r->joined_seen)
 		return;
 	for (i = 0; i < r->n_awaiting; i++)
 		if (r->awaiting[i] == from) {
@@ -654,8 +664,13 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 		return;
 	r->n_members = n_members < REG_MAX_SENDERS ? n_members : REG_MAX_SENDERS;
 	memcpy(r->members, members, r->n_members * sizeof(uint32_t));
-	if (local_joined) {
-		/* wait for the table of every member, ours included */
+	if (local_joined)
+		r->joined_seen = true;
+	if (n_joined && r->joined_seen) {
+		/* Members joined (a host, or a whole partition healing): every
+		 * member, old or new, merges every member's table before it acts
+		 * again, so no side starts a guest from a table the others have
+		 * moved on from. */
 		r->synced = false;
 		r->n_awaiting = r->n_members;
 		memcpy(r->awaiting, r->members, r->n_members * sizeof(uint32_t));
@@ -672,7 +687,7 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 	}
 	if (n_joined)
 		send_sync(d);
-	if (!r->synced && r->n_awaiting == 0) {
+	if (!r->synced && r->joined_seen && r->n_awaiting == 0) {
 		r->synced = true;
 		start_owned(d);
 	}

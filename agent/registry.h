@@ -22,6 +22,8 @@ void registry_destroy(struct hagentd *d);
 bool registry_active(struct hagentd *d);
 /* Has this member got the cluster's table since it joined? */
 bool registry_synced(struct hagentd *d);
+/* hagentd processes in the CPG group (the table was merged among them). */
+size_t registry_members(struct hagentd *d);
 
 /* Requests from the control socket: multicast a change; the answer to the
  * client follows when the change is delivered here (req_id ties them). */

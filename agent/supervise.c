@@ -136,6 +136,12 @@ static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 	int rc = -1;
 
 	timer_cancel(g);
+	if (!guest_is_local(g)) {
+		/* The registry gave it to another host: never a second copy here. */
+		free(cfg);
+		set_reason(g, "not started here: owned by %s", g->owner);
+		return GS_STOPPED;
+	}
 	if (!cluster_may_start(g->d)) {
 		/* desired state kept: quorum regained starts it */
 		free(cfg);
@@ -247,7 +253,8 @@ static void release_handle(struct guest *g)
 
 static enum gstate stop_for_good(struct guest *g)
 {
-	g->desired = DESIRED_STOPPED;
+	if (guest_is_local(g)) /* a guest owned elsewhere keeps the cluster's desire */
+		g->desired = DESIRED_STOPPED;
 	g->state = GS_STOPPED;
 	persist(g);
 	return GS_STOPPED;

@@ -1,4 +1,5 @@
-# tests/lab — the multi-host lab harness (DESIGN.md §9) and its own test.
-# Included from the top Makefile.am; paths are relative to the top.
-dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh
-TESTS += tests/lab/test-lab.sh
+# tests/lab — the multi-host lab harness (DESIGN.md §9), its fence agent, the
+# dual-run checker, and the cluster tests.  Paths are relative to the top.
+dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh tests/lab/fence_lab \
+	tests/lab/dualrun tests/lab/test-failover.sh
+TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh

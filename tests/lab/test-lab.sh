@@ -105,8 +105,9 @@ memory = 32
 vcpus = 1
 EOF
 check "n3: hactl add + start a guest" \
-	sh -c "'$LAB' exec n3 hactl add '$LAB_DIR/shared/labg3.cfg' >/dev/null && '$LAB' exec n3 hactl start labg3 >/dev/null"
+	sh -c "'$LAB' exec n3 hactl add '$LAB_DIR/shared/labg3.cfg' >/dev/null && '$LAB' exec n3 hactl start labg3 n3 >/dev/null"
 record_procs
+LAB_CG_NAME=$(basename "$(dirname "$(lab cgroup n3)")")
 N3_PROCS=$LAB_DIR.n3procs # outside LAB_DIR: it outlives lab down
 for p in $(cat "$(lab cgroup n3)/cgroup.procs"); do
 	echo "$p:$(awk '{ print $22 }' "/proc/$p/stat")"
@@ -174,7 +175,14 @@ check "no lab process remains" test -z "$(survivors)"
 check "no lab cgroup remains" test ! -e "$CGDIR"
 check "no mount of the lab remains" sh -c "! grep -q '$LAB_DIR' /proc/mounts"
 check "the lab directory is gone" test ! -e "$LAB_DIR"
-NEW_NS=$(comm -13 <(echo "$NETNS_BEFORE") <(lsns -t net -n -o NS | sort -u))
+# namespaces created meanwhile by something else (another lab of a parallel
+# test) do not count: only those whose processes are in this lab's cgroups
+NEW_NS=$(comm -13 <(echo "$NETNS_BEFORE") <(lsns -t net -n -o NS | sort -u) |
+	while read -r ns; do
+		for pid in $(lsns -t net -n -o NS,PID | awk -v ns="$ns" '$1 == ns { print $2 }'); do
+			grep -q "$LAB_CG_NAME" "/proc/$pid/cgroup" 2>/dev/null && echo "$ns"
+		done
+	done | sort -u)
 check "no network namespace remains ($NEW_NS)" test -z "$NEW_NS"
 check "ip netns list unchanged" test "$(ip netns list 2>/dev/null)" = "$IPNETNS_BEFORE"
 check "lab down again says there is no lab" sh -c "'$LAB' down 2>&1 | grep -q 'no lab'"
