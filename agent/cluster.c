@@ -14,6 +14,7 @@
 #include <corosync/votequorum.h>
 
 #include "agent/cluster.h"
+#include "agent/control.h"
 #include "agent/fence.h"
 #include "agent/guests.h"
 #include "agent/registry.h"
@@ -143,12 +144,24 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, ui
 	c = (struct cluster *)ctx;
 	if (!c)
 		return;
-	for (j = 0; j < c->view.n_nodes; j++)
+	bool was[CLUSTER_MAX_NODES];
+	int old_n = c->view.n_nodes;
+
+	for (j = 0; j < c->view.n_nodes; j++) {
+		was[j] = c->view.nodes[j].member;
 		c->view.nodes[j].member = false;
+	}
 	for (i = 0; i < n; i++) {
 		struct cluster_node *nd = node_get(&c->view, list[i]);
 		if (nd)
 			nd->member = true;
+	}
+	for (j = 0; j < c->view.n_nodes; j++) {
+		bool before = j < old_n && c->quorum_known && was[j];
+		if (before != c->view.nodes[j].member && (c->quorum_known || c->view.nodes[j].member))
+			events_publish_node(c->d, c->view.nodes[j].name, before ? "member" : "lost",
+					    c->view.nodes[j].member ? "member" : "lost",
+					    "corosync membership");
 	}
 	c->view.quorate = quorate;
 	refresh_votes(c);

@@ -497,3 +497,29 @@ void control_close(struct hagentd *d)
 	free(ctl);
 	d->ctl = NULL;
 }
+
+void events_publish_node(struct hagentd *d, const char *node, const char *from, const char *to,
+			 const char *cause)
+{
+	Hagent__Event ev = HAGENT__EVENT__INIT;
+	struct control *ctl = d->ctl;
+	struct conn *c, *tmp;
+	struct timespec ts;
+
+	log_info("node %s: %s -> %s (%s)", node, from, to, cause);
+	if (!ctl)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ev.time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	ev.guest = "";
+	ev.from = (char *)from;
+	ev.to = (char *)to;
+	ev.cause = (char *)cause;
+	ev.node = (char *)node;
+	qb_list_for_each_entry_safe(c, tmp, &ctl->conns, list) {
+		if (c->dead || !c->subscriber)
+			continue;
+		if (conn_send(c, FRAME_EVENT, &ev.base) < 0)
+			conn_kill(c);
+	}
+}

@@ -11,4 +11,8 @@ void control_close(struct hagentd *d);
 void events_publish(struct hagentd *d, struct guest *g, enum gstate from, enum gstate to,
 		    const char *cause);
 
+/* A cluster node changed (member, lost, fenced): an event with no guest. */
+void events_publish_node(struct hagentd *d, const char *node, const char *from, const char *to,
+			 const char *cause);
+
 #endif

@@ -401,6 +401,7 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 
 	log_notice("registry: node %s fenced (by node %" PRIu32 "); recovering its guests",
 		   op->node, from);
+	events_publish_node(d, op->node, "lost", "fenced", "fence agent succeeded");
 	guests_for_each(g, d) {
 		const char *node;
 		if (g->orphan || strcmp(g->owner, op->node))

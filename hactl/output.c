@@ -123,8 +123,12 @@ void output_event(struct hactl *h, const Hagent__Event *ev)
 	} else {
 		localtime_r(&t, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("%s.%03d %s %s: %s -> %s (%s)\n", ts, (int)(ev->time_us / 1000 % 1000),
-		       ev->node, ev->guest, ev->from, ev->to, ev->cause);
+		if (!ev->guest[0])
+			printf("%s.%03d node %s: %s -> %s (%s)\n", ts,
+			       (int)(ev->time_us / 1000 % 1000), ev->node, ev->from, ev->to, ev->cause);
+		else
+			printf("%s.%03d %s %s: %s -> %s (%s)\n", ts, (int)(ev->time_us / 1000 % 1000),
+			       ev->node, ev->guest, ev->from, ev->to, ev->cause);
 	}
 	fflush(stdout);
 }
