@@ -62,7 +62,17 @@ bool registry_synced(struct hagentd *d)
 
 size_t registry_members(struct hagentd *d)
 {
-	return reg_of(d) ? reg_of(d)->n_members : 0;
+	struct registry *r = reg_of(d);
+	size_t i, j, n = 0;
+
+	if (!r)
+		return 0;
+	for (i = 0; i < r->n_members; i++) { /* distinct nodes */
+		for (j = 0; j < i && r->members[j] != r->members[i]; j++)
+			;
+		n += j == i;
+	}
+	return n;
 }
 
 const char *registry_recovery_note(struct hagentd *d)
@@ -673,8 +683,15 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 		 * again, so no side starts a guest from a table the others have
 		 * moved on from. */
 		r->synced = false;
-		r->n_awaiting = r->n_members;
-		memcpy(r->awaiting, r->members, r->n_members * sizeof(uint32_t));
+		/* One table per node: hagentd is one process per host, and another
+		 * process in the group (a tool, a confused peer) sends none. */
+		r->n_awaiting = 0;
+		for (i = 0; i < r->n_members; i++) {
+			for (j = 0; j < r->n_awaiting && r->awaiting[j] != r->members[i]; j++)
+				;
+			if (j == r->n_awaiting)
+				r->awaiting[r->n_awaiting++] = r->members[i];
+		}
 	} else if (!r->synced) {
 		/* a member we waited for left: stop waiting for it */
 		for (i = 0; i < r->n_awaiting;) {

@@ -1,5 +1,10 @@
 # tests/lab — the multi-host lab harness (DESIGN.md §9), its fence agent, the
 # dual-run checker, and the cluster tests.  Paths are relative to the top.
 dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh tests/lab/fence_lab \
-	tests/lab/dualrun tests/lab/test-failover.sh
-TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh
+	tests/lab/dualrun tests/lab/test-failover.sh tests/lab/test-faults.sh
+TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh tests/lab/test-faults.sh
+
+# a misbehaving CPG peer for test-faults.sh
+check_PROGRAMS += tests/lab/cpg_garbage
+tests_lab_cpg_garbage_SOURCES = tests/lab/cpg_garbage.c
+tests_lab_cpg_garbage_LDADD = $(HAGENT_LIBS) $(COROSYNC_LIBS)

@@ -4,7 +4,8 @@
 # killed host comes back, gets the table and starts nothing; a host cut off
 # alone loses quorum and destroys its copy while the others fence it and
 # recover the guest; with two of three hosts lost nothing starts.  The
-# dual-run checker samples every QEMU of the machine throughout.
+# dual-run checker samples every QEMU of the machine throughout (each lab
+# test names its guest differently: tests may run in parallel).
 set -u
 : "${abs_top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
 : "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -61,25 +62,25 @@ wait_hb() { # node guest timeout
 export -f field lab
 export LAB
 lab up 3 >/dev/null || { echo "lab up failed"; exit 1; }
-"$abs_top_srcdir/tests/lab/dualrun" --interval 10 --out "$LAB_DIR/dualrun.out" g1 >/dev/null 2>&1 &
+"$abs_top_srcdir/tests/lab/dualrun" --interval 10 --out "$LAB_DIR/dualrun.out" fo1 >/dev/null 2>&1 &
 DUAL_PID=$!
 
 shared=$(lab dir)/shared
-cat >"$shared/g1.cfg" <<EOC
-name = "g1"
+cat >"$shared/fo1.cfg" <<EOC
+name = "fo1"
 type = "pvh"
 kernel = "$shared/testguest.elf"
 memory = 32
 on_crash = "restart"
 EOC
 
-check "hactl add on n1" lab exec n1 hactl add "$shared/g1.cfg"
-check "the definition reached n3" bash -c "[ \"\$(field n3 g1 state)\" = stopped ]"
-check "hactl start g1 n2 from n1" lab exec n1 hactl start g1 n2
+check "hactl add on n1" lab exec n1 hactl add "$shared/fo1.cfg"
+check "the definition reached n3" bash -c "[ \"\$(field n3 fo1 state)\" = stopped ]"
+check "hactl start fo1 n2 from n1" lab exec n1 hactl start fo1 n2
 for n in n1 n2 n3; do
-	check "$n shows g1 running on n2" bash -c "[ \"\$(field $n g1 node)\" = n2 ] && [ \"\$(field $n g1 state)\" = running ]"
+	check "$n shows fo1 running on n2" bash -c "[ \"\$(field $n fo1 node)\" = n2 ] && [ \"\$(field $n fo1 state)\" = running ]"
 done
-check "g1 prints heartbeats on n2" wait_hb n2 g1 10
+check "fo1 prints heartbeats on n2" wait_hb n2 fo1 10
 hactl_status=$(lab exec n3 hactl status)
 echo "$hactl_status"
 check "status on n3: quorate, 3 members" bash -c "echo '$hactl_status' | grep -q 'quorate, votes 3 of expected 3'"
@@ -87,16 +88,16 @@ check "status on n3: quorate, 3 members" bash -c "echo '$hactl_status' | grep -q
 # --- host kill: fenced, recovered on a survivor
 t0=$(date +%s%3N)
 lab kill n2
-new=$(wait_running_elsewhere n1 g1 n2 30)
+new=$(wait_running_elsewhere n1 fo1 n2 30)
 t1=$(date +%s%3N)
-check "after n2's power loss g1 runs on a survivor ($new, $((t1 - t0)) ms)" test -n "$new"
+check "after n2's power loss fo1 runs on a survivor ($new, $((t1 - t0)) ms)" test -n "$new"
 check "n2 was fenced before the recovery" grep -q "fence: n2 FENCED" "$LAB_DIR/n1/hagentd.log"
-[ -n "$new" ] && check "g1 heartbeats on $new" wait_hb "$new" g1 10
+[ -n "$new" ] && check "fo1 heartbeats on $new" wait_hb "$new" fo1 10
 
 # --- n2 comes back: gets the table, starts nothing owned elsewhere
 lab start n2 >/dev/null
-check "n2 rejoined and shows g1 on $new" bash -c "for i in \$(seq 100); do [ \"\$(field n2 g1 node)\" = '$new' ] && exit 0; sleep 0.1; done; exit 1"
-check "no g1 QEMU on n2" bash -c "! lab exec n2 test -e /run/hagent/g1.pid"
+check "n2 rejoined and shows fo1 on $new" bash -c "for i in \$(seq 100); do [ \"\$(field n2 fo1 node)\" = '$new' ] && exit 0; sleep 0.1; done; exit 1"
+check "no fo1 QEMU on n2" bash -c "! lab exec n2 test -e /run/hagent/fo1.pid"
 
 # --- silent partition of the owner: it loses quorum and destroys its copy,
 # the other two fence it and recover the guest
@@ -105,9 +106,9 @@ t0=$(date +%s%3N)
 lab partition "$owner"
 other=n1
 [ "$owner" = n1 ] && other=n2
-new2=$(wait_running_elsewhere "$other" g1 "$owner" 40)
+new2=$(wait_running_elsewhere "$other" fo1 "$owner" 40)
 t1=$(date +%s%3N)
-check "after partitioning $owner, g1 runs on $new2 ($((t1 - t0)) ms)" test -n "$new2"
+check "after partitioning $owner, fo1 runs on $new2 ($((t1 - t0)) ms)" test -n "$new2"
 check "the partitioned owner was fenced" bash -c "lab status | grep -q '^$owner killed'"
 lab start "$owner" >/dev/null 2>&1 || true
 
@@ -118,12 +119,12 @@ for n in n1 n2 n3; do
 	lab kill "$n" >/dev/null 2>&1
 done
 check "the last host loses quorum" bash -c "for i in \$(seq 150); do lab exec $survivor hactl status | grep -q 'NOT QUORATE' && exit 0; sleep 0.1; done; exit 1"
-check "and destroys its copy of g1" bash -c "for i in \$(seq 100); do [ \"\$(field $survivor g1 state)\" = stopped ] && exit 0; sleep 0.1; done; exit 1"
-lab exec "$survivor" hactl start g1 >"$LAB_DIR/start.out" 2>&1
+check "and destroys its copy of fo1" bash -c "for i in \$(seq 100); do [ \"\$(field $survivor fo1 state)\" = stopped ] && exit 0; sleep 0.1; done; exit 1"
+lab exec "$survivor" hactl start fo1 >"$LAB_DIR/start.out" 2>&1
 check "a start without quorum is refused" grep -q "no quorum" "$LAB_DIR/start.out"
 
 kill "$DUAL_PID"; wait "$DUAL_PID"; DUAL_PID=
 cat "$LAB_DIR/dualrun.out"
-check "never two copies of g1 (dual-run checker)" grep -q "^dualrun: ok" "$LAB_DIR/dualrun.out"
+check "never two copies of fo1 (dual-run checker)" grep -q "^dualrun: ok" "$LAB_DIR/dualrun.out"
 echo "# $FAILS failed"
 [ "$FAILS" -eq 0 ]
