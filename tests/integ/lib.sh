@@ -110,6 +110,18 @@ json_field() { # guest field  (from hactl --json list)
 	hactl --json list "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['guests'][0]['$2'])"
 }
 
+# Wait (with a deadline) until GUEST's state is STATE in `hactl --json list`:
+# for transitions that may happen before an events subscriber is connected
+# (hagentd re-attaching at its start).
+wait_json_state() { # guest state timeout_s
+	local end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -le "$end" ]; do
+		[ "$(json_field "$1" state 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 cleanup() {
 	[ -n "$EVENTS_PID" ] && kill "$EVENTS_PID" 2>/dev/null
 	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
