@@ -81,6 +81,7 @@ static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
 	cinfo.votes = v->votes;
 	cinfo.expected_votes = v->expected_votes;
 	cinfo.quorum = v->quorum;
+	cinfo.note = (char *)registry_recovery_note(d);
 	for (i = 0; i < v->n_nodes; i++) {
 		hagent__node_info__init(&ninfo[i]);
 		ninfo[i].name = (char *)v->nodes[i].name;

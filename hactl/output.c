@@ -28,9 +28,9 @@ static json_t *cluster_json(const Hagent__ClusterInfo *c)
 						       "member", c->nodes[i]->member, "hagentd",
 						       c->nodes[i]->hagentd, "local",
 						       c->nodes[i]->local));
-	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o}", "name", c->name, "quorate", c->quorate,
-			 "votes", (int)c->votes, "expected_votes", (int)c->expected_votes,
-			 "quorum", (int)c->quorum, "nodes", nodes);
+	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:s}", "name", c->name, "quorate",
+			 c->quorate, "votes", (int)c->votes, "expected_votes", (int)c->expected_votes,
+			 "quorum", (int)c->quorum, "nodes", nodes, "note", c->note ? c->note : "");
 }
 
 static void print_cluster(const Hagent__Response *resp)
@@ -40,6 +40,8 @@ static void print_cluster(const Hagent__Response *resp)
 
 	printf("Cluster %s: %s, votes %u of expected %u (quorum %u)\n", c->name,
 	       c->quorate ? "quorate" : "NOT QUORATE", c->votes, c->expected_votes, c->quorum);
+	if (c->note && c->note[0])
+		printf("Recovery: %s\n", c->note);
 	printf("%-16s %5s  %s\n", "Node", "Id", "State");
 	for (i = 0; i < c->n_nodes; i++) {
 		const Hagent__NodeInfo *n = c->nodes[i];

@@ -127,6 +127,18 @@ else
 fi
 check "n3's cgroup is empty" test -z "$(cat "$(lab cgroup n3)/cgroup.procs")"
 check "no process of n3 remains (ps)" test -z "$(survivors "$N3_PROCS")"
+# this lab has no fence agent: n3's guest must wait, and status must say why
+no_fence_note() {
+	local i
+	for i in $(seq 100); do # up to 10 s
+		"$LAB" exec n1 hactl status 2>/dev/null | grep -q "n3 is lost and no fence_agent is configured" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "without a fence agent, n1's status says n3's guests wait" no_fence_note
+check "... and labg3 is not started on a survivor" \
+	sh -c "! ps -eo stat=,args= | grep -v '^Z' | grep -q '[-]name labg3'"
 check "lab kill n3 again is an error" sh -c "! '$LAB' kill n3 2>/dev/null"
 check "lab exec on a killed host is an error" sh -c "! '$LAB' exec n3 true 2>/dev/null"
 T0=$(now_ms)
