@@ -8,38 +8,8 @@
 #   corosync killed on the owner: that host stops its guest (no quorum for
 #     it), the others fence it and recover the guest.
 # The dual-run checker samples every QEMU of the machine throughout.
-set -u
-: "${abs_top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
-: "${abs_top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-[ "$(id -u)" = 0 ] || { echo "SKIP: root needed"; exit 77; }
-command -v corosync >/dev/null || { echo "SKIP: no corosync"; exit 77; }
-[ -x "$abs_top_builddir/bin/hagentd" ] || { echo "SKIP: no build"; exit 77; }
-LAB=$abs_top_srcdir/tests/lab/lab
-export LAB_DIR=/tmp/hagent-lab-faults.$$
-export HAGENT_BUILD=$abs_top_builddir
-export LAB_HAGENT_EXTRA="fence_agent = \"$abs_top_srcdir/tests/lab/fence_lab\"
-fence_args = \"lab=$LAB,lab_dir=$LAB_DIR\""
-FAILS=0
-ok() { echo "ok - $*"; }
-bad() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
-check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-lab() { "$LAB" "$@"; }
-DUAL_PID=
-cleanup() {
-	[ -n "$DUAL_PID" ] && kill "$DUAL_PID" 2>/dev/null && wait "$DUAL_PID" 2>/dev/null
-	if [ "$FAILS" -ne 0 ]; then
-		for n in n1 n2 n3; do
-			echo "--- $n hagentd.log (tail)"
-			grep -v debug "$LAB_DIR/$n/hagentd.log" 2>/dev/null | tail -n 25
-		done
-	fi
-	lab down >/dev/null 2>&1
-}
-trap cleanup EXIT
-field() { # node guest field
-	lab exec "$1" hactl --json list "$2" 2>/dev/null |
-		python3 -c "import json,sys; print(json.load(sys.stdin)['guests'][0]['$3'])" 2>/dev/null
-}
+LABTEST_NAME=faults
+. "$(dirname "$0")/labtest.sh"
 until_true() { # timeout_s command...  (a wait with a deadline)
 	local end=$(($(date +%s) + $1))
 	shift
