@@ -235,37 +235,44 @@ struct hagentd *control_daemon(struct conn *c)
 	return c->ctl->d;
 }
 
+/* Stamp an event and send it to every `hactl events` subscriber. */
+static void event_send(struct hagentd *d, Hagent__Event *ev)
+{
+	struct conn *c, *tmp;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ev->time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	qb_list_for_each_entry_safe(c, tmp, &d->ctl->conns, list) {
+		if (c->dead || !c->subscriber)
+			continue;
+		if (conn_send(c, FRAME_EVENT, &ev->base) < 0) {
+			log_warn("events: dropping a subscriber that fell behind");
+			conn_kill(c);
+		}
+	}
+}
+
 void events_publish(struct hagentd *d, struct guest *g, enum gstate from, enum gstate to,
 		    const char *cause)
 {
 	Hagent__Event ev = HAGENT__EVENT__INIT;
-	struct control *ctl = d->ctl;
 	struct conn *c, *tmp;
-	struct timespec ts;
 
 	if (g->owner[0] && guest_is_local(g) && from != to)
 		registry_report(d, g); /* the other members show what the owner sees */
-	if (!ctl)
+	if (!d->ctl)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ev.time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	ev.guest = g->cfg.name;
 	ev.from = (char *)gstate_name(from);
 	ev.to = (char *)gstate_name(to);
 	ev.cause = (char *)(cause ? cause : "");
 	ev.node = g->owner[0] ? g->owner : d->conf.node_name;
-	qb_list_for_each_entry_safe(c, tmp, &ctl->conns, list) {
-		if (c->dead)
-			continue;
-		if (c->subscriber && conn_send(c, FRAME_EVENT, &ev.base) < 0) {
-			log_warn("events: dropping a subscriber that fell behind");
-			conn_kill(c);
-			continue;
-		}
-		if (c->waiting && !strcmp(c->wait_guest, g->cfg.name) &&
+	event_send(d, &ev);
+	qb_list_for_each_entry_safe(c, tmp, &d->ctl->conns, list)
+		if (!c->dead && c->waiting && !strcmp(c->wait_guest, g->cfg.name) &&
 		    (c->wait_mask & (1u << to)))
 			wait_done(c, g, false);
-	}
 }
 
 static void conn_close(struct conn *c)
@@ -502,24 +509,14 @@ void events_publish_node(struct hagentd *d, const char *node, const char *from, 
 			 const char *cause)
 {
 	Hagent__Event ev = HAGENT__EVENT__INIT;
-	struct control *ctl = d->ctl;
-	struct conn *c, *tmp;
-	struct timespec ts;
 
 	log_info("node %s: %s -> %s (%s)", node, from, to, cause);
-	if (!ctl)
+	if (!d->ctl)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ev.time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	ev.guest = "";
 	ev.from = (char *)from;
 	ev.to = (char *)to;
 	ev.cause = (char *)cause;
 	ev.node = (char *)node;
-	qb_list_for_each_entry_safe(c, tmp, &ctl->conns, list) {
-		if (c->dead || !c->subscriber)
-			continue;
-		if (conn_send(c, FRAME_EVENT, &ev.base) < 0)
-			conn_kill(c);
-	}
+	event_send(d, &ev);
 }

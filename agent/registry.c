@@ -377,9 +377,7 @@ static void apply_stop(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 			control_error(c, RC_ERROR, "%s", err);
 			return;
 		}
-	} else if (g->state == GS_STARTING || g->state == GS_BACKOFF) {
-		/* its owner acts on the same change; nothing runs here */
-	}
+	} /* else its owner acts on the same change; nothing runs here */
 	if (c)
 		control_wait(c, g, (1u << GS_STOPPED) | (1u << GS_FAILED) | (1u << GS_PRESERVED),
 			     t + TO_DESTROY_KILL_MS / 1000 + 5);

@@ -710,9 +710,8 @@ void supervise_resume(struct guest *g)
 		set_reason(g, "re-attached after hagentd restart");
 		log_notice("%s: re-attached to running QEMU (pid %d)", g->cfg.name,
 			   (int)g->ops->pid(g->h));
-		if (failed)
-			return; /* an io-error guest stays failed; its events still come */
-		return;
+		return; /* its state follows from the driver's first event (an io-error
+			 * guest stays failed) */
 	}
 	g->h = NULL;
 	if (failed || g->desired != DESIRED_RUNNING)
