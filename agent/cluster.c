@@ -71,6 +71,11 @@ static void read_nodelist(struct cluster *c)
 		snprintf(c->view.name, sizeof(c->view.name), "%s", s);
 		free(s);
 	}
+	/* the effective timers: token_coefficient already applied */
+	if (cmap_get_uint32(h, "runtime.config.totem.token", &c->view.token_ms) != CS_OK)
+		c->view.token_ms = COROSYNC_TOKEN_DEFAULT_MS;
+	if (cmap_get_uint32(h, "runtime.config.totem.consensus", &c->view.consensus_ms) != CS_OK)
+		c->view.consensus_ms = COROSYNC_CONSENSUS_DEFAULT_MS(c->view.token_ms);
 	for (i = 0; i < CLUSTER_MAX_NODES; i++) {
 		struct cluster_node *n;
 		uint32_t id;
@@ -310,8 +315,10 @@ static int connect_corosync(struct cluster *c)
 	rc = quorum_trackstart(c->q, CS_TRACK_CHANGES | CS_TRACK_CURRENT);
 	if (rc != CS_OK)
 		goto fail;
-	log_notice("cluster %s: joined CPG group %s as node %" PRIu32, c->view.name, CPG_GROUP,
-		   local);
+	log_notice("cluster %s: joined CPG group %s as node %" PRIu32 "; token %" PRIu32
+		   " ms, consensus %" PRIu32 " ms: a lost host shows within %" PRIu32 " ms",
+		   c->view.name, CPG_GROUP, local, c->view.token_ms, c->view.consensus_ms,
+		   TO_DETECT_MS(c->view.token_ms, c->view.consensus_ms));
 	c->warned = false;
 	return 0;
 fail:

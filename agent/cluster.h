@@ -25,6 +25,7 @@ struct cluster_view {
 	char name[64];     /* totem.cluster_name */
 	uint32_t local_id;
 	unsigned votes, expected_votes, quorum;
+	uint32_t token_ms, consensus_ms;  /* effective totem timers (timeouts.h) */
 	struct cluster_node nodes[CLUSTER_MAX_NODES];
 	int n_nodes;
 };

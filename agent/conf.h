@@ -12,5 +12,9 @@ void conf_defaults(struct conf *c);
  * not an error; a missing explicit file is.  Errors are printed to stderr
  * and logged as "FILE:LINE: key: message"; returns -1 on any error. */
 int conf_load(struct conf *c, const char *path, bool explicit_path);
+/* The fence agent and its args for node (its fence_nodes entry, else
+ * fence_agent/fence_args); false when it has none. */
+bool conf_fence_for(const struct conf *c, const char *node, const char **agent,
+		    const char **args);
 
 #endif

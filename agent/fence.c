@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/cluster.h"
 #include "agent/fence.h"
 #include "agent/registry.h"
 #include "agent/timeouts.h"
@@ -34,8 +35,10 @@ struct fence_job {
 	qb_loop_timer_handle timer;
 	bool timer_armed;
 	bool timed_out;
+	bool watchdog;     /* no agent: waiting out the node's watchdog */
 	struct hagentd *d;
 	uint64_t started_ms;
+	char agent[PATH_MAX];
 };
 
 static struct fence_job jobs[FENCE_MAX]; /* one daemon per process: a fixed table */
@@ -88,7 +91,8 @@ static int child_exited(int fd, int revents, void *arg)
 	timer_off(j);
 	ok = !j->timed_out && si.si_code == CLD_EXITED && si.si_status == 0;
 	if (j->timed_out)
-		snprintf(why, sizeof(why), "agent did not finish within %d s", TO_FENCE_S);
+		snprintf(why, sizeof(why), "agent did not finish within %ld s",
+			 j->d->conf.fence_timeout_s);
 	else if (si.si_code == CLD_EXITED)
 		snprintf(why, sizeof(why), "agent exited with status %d", si.si_status);
 	else
@@ -113,11 +117,60 @@ static void deadline(void *arg)
 
 	j->timer_armed = false;
 	j->timed_out = true;
-	log_err("fence: agent for %s still running after %d s, killing it", j->node, TO_FENCE_S);
+	log_err("fence: agent for %s still running after %ld s, killing it", j->node,
+		j->d->conf.fence_timeout_s);
 	kill(-j->pid, SIGKILL);
 }
 
-void fence_node(struct hagentd *d, const char *node, fence_done_fn done)
+/* The node's watchdog has reset it by now (timeouts.h): unless it is back. */
+static void watchdog_waited(void *arg)
+{
+	struct fence_job *j = arg;
+	char why[128];
+	bool ok = !cluster_is_member(j->d, j->node);
+
+	j->timer_armed = false;
+	snprintf(why, sizeof(why), ok ? "self-fenced by its watchdog (waited %llu ms)"
+				      : "it came back before its watchdog deadline",
+		 (unsigned long long)(now_ms() - j->started_ms));
+	log_notice("fence: %s %s (%s)", j->node, ok ? "FENCED" : "NOT fenced", why);
+	j->state = ok ? FS_DONE : FS_IDLE;
+	j->done(j->d, j->node, ok, why);
+}
+
+void fence_wait_watchdog(struct hagentd *d, const char *node, uint64_t wait_ms,
+			 fence_done_fn done)
+{
+	struct fence_job *j = job_of(node, true);
+
+	if (!j || j->state != FS_IDLE)
+		return;
+	j->d = d;
+	j->done = done;
+	j->watchdog = true;
+	j->pid = 0;
+	j->started_ms = now_ms();
+	j->state = FS_RUNNING;
+	log_notice("fence: %s has no fence agent but a watchdog: waiting %llu ms for it to "
+		   "self-fence", node, (unsigned long long)wait_ms);
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, wait_ms * 1000000ULL, j, watchdog_waited,
+			      &j->timer) == 0)
+		j->timer_armed = true;
+}
+
+bool fence_in_progress(struct hagentd *d, const char *node, uint64_t *since_ms, bool *watchdog)
+{
+	struct fence_job *j = job_of(node, false);
+
+	if (!j || j->state != FS_RUNNING)
+		return false;
+	*since_ms = j->started_ms;
+	*watchdog = j->watchdog;
+	return true;
+}
+
+void fence_node(struct hagentd *d, const char *node, const char *agent, const char *agent_args,
+		fence_done_fn done)
 {
 	struct fence_job *j = job_of(node, true);
 	char input[1024], *args, *tok, *save = NULL;
@@ -128,7 +181,7 @@ void fence_node(struct hagentd *d, const char *node, fence_done_fn done)
 		return;
 	/* the fence-agents stdin protocol: one "name=value" per line */
 	n = snprintf(input, sizeof(input), "action=off\nplug=%s\nport=%s\n", node, node);
-	args = strdup(d->conf.fence_args);
+	args = strdup(agent_args);
 	for (tok = args ? strtok_r(args, ",", &save) : NULL; tok && n < (int)sizeof(input);
 	     tok = strtok_r(NULL, ",", &save))
 		n += snprintf(input + n, sizeof(input) - (size_t)n, "%s\n", tok);
@@ -148,7 +201,7 @@ void fence_node(struct hagentd *d, const char *node, fence_done_fn done)
 		if (devnull >= 0) {
 			dup2(devnull, 1);
 		}
-		execl(d->conf.fence_agent, d->conf.fence_agent, (char *)NULL);
+		execl(agent, agent, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -160,10 +213,12 @@ void fence_node(struct hagentd *d, const char *node, fence_done_fn done)
 	j->pid = pid;
 	j->done = done;
 	j->timed_out = false;
+	j->watchdog = false;
+	snprintf(j->agent, sizeof(j->agent), "%s", agent);
 	j->started_ms = now_ms();
 	j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	j->state = FS_RUNNING;
-	log_notice("fence: fencing %s with %s", node, d->conf.fence_agent);
+	log_notice("fence: fencing %s with %s", node, agent);
 	if (j->pidfd < 0 ||
 	    qb_loop_poll_add(d->loop, QB_LOOP_HIGH, j->pidfd, POLLIN, j, child_exited) < 0) {
 		log_err("fence: cannot watch the agent for %s", node);
@@ -172,7 +227,8 @@ void fence_node(struct hagentd *d, const char *node, fence_done_fn done)
 		j->state = FS_IDLE;
 		return;
 	}
-	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, TO_FENCE_S * 1000000000ULL, j, deadline,
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
+			      (uint64_t)d->conf.fence_timeout_s * 1000000000ULL, j, deadline,
 			      &j->timer) == 0)
 		j->timer_armed = true;
 }

@@ -20,6 +20,7 @@ static void brief_from(struct guest_brief *b, const struct guest_cfg *c)
 	b->on_watchdog = c->on_watchdog;
 	b->ha_restart_max = c->ha_restart_max;
 	b->ha_restart_window_s = c->ha_restart_window_s;
+	b->ha_priority = c->ha_priority;
 }
 
 struct guest *guests_new(struct hagentd *d, const char *text, size_t len, const char *source,

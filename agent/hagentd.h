@@ -13,6 +13,8 @@
 #include "drivers/driver.h"
 #include "lib/guestcfg.h"
 
+#define CONF_FENCE_NODES_MAX 32
+
 struct conf {
 	char path[PATH_MAX];
 	char node_name[64];
@@ -26,6 +28,16 @@ struct conf {
 	char cluster[16];           /* "auto" | "corosync" | "none" */
 	char fence_agent[PATH_MAX]; /* fence-agents stdin protocol; "" = none */
 	char fence_args[512];       /* extra "key=value" lines, comma separated */
+	long fence_timeout_s;       /* an agent's deadline */
+	struct conf_fence {         /* fence_nodes: one node's own agent and args */
+		char node[64];
+		char agent[PATH_MAX];
+		char args[512];
+	} fence_nodes[CONF_FENCE_NODES_MAX];
+	int n_fence_nodes;
+	char watchdog[PATH_MAX];    /* self-fence device ("" = none) */
+	long watchdog_timeout_s;
+	long guest_memory_mb;       /* what this host gives guests (0 = derived from RAM) */
 };
 
 /* Supervisor states of one guest (agent/supervise.c has the table). */
@@ -61,6 +73,7 @@ struct guest_brief {
 	enum guest_action on_poweroff, on_reboot, on_crash, on_watchdog;
 	int ha_restart_max;
 	int ha_restart_window_s;
+	int ha_priority;
 };
 
 struct guest {
@@ -90,6 +103,9 @@ struct guest {
 	/* cluster registry (agent/registry.c); owner "" on a single host */
 	char owner[64];                /* node that runs it */
 	uint64_t gen;                  /* generation of its registry record */
+	bool budget_spent;             /* failed: its restart budget is spent here */
+	bool reg_failed;               /* the owner reported it failed (applied in order) */
+	char spent_on[256];            /* nodes where its budget was spent, "a,b," */
 	pid_t orphan_pid;
 };
 
@@ -106,6 +122,7 @@ struct hagentd {
 	struct control *ctl;
 	struct cluster *cluster;    /* NULL with cluster = "none" */
 	struct registry *registry;  /* NULL until corosync is joined */
+	struct watchdog *watchdog;  /* NULL without a watchdog device */
 	bool debug;
 	bool foreground;
 	bool exiting;

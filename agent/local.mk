@@ -5,7 +5,8 @@ libagent_a_SOURCES = agent/hagentd.h agent/timeouts.h \
 	agent/store.c agent/store.h agent/supervise.c agent/supervise.h \
 	agent/control.c agent/control.h agent/requests.c agent/requests.h \
 	agent/cluster.c agent/cluster.h agent/registry.c agent/registry.h \
-	agent/fence.c agent/fence.h
+	agent/fence.c agent/fence.h agent/watchdog.c agent/watchdog.h \
+	agent/placement.c agent/placement.h
 libagent_a_CFLAGS = $(AM_CFLAGS)
 AGENT_LIBS = libagent.a $(HAGENT_LIBS) $(COROSYNC_LIBS)
 

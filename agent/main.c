@@ -24,6 +24,7 @@
 #include "agent/guests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
+#include "agent/watchdog.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 
@@ -135,15 +136,16 @@ static int32_t on_signal(int32_t sig, void *arg)
 	return 0;
 }
 
-static uint64_t watchdog_usec;
+static uint64_t sd_watchdog_usec;
 
-static void watchdog_kick(void *arg)
+static void sd_watchdog_kick(void *arg)
 {
 	struct hagentd *d = arg;
 	qb_loop_timer_handle th;
 
 	sd_notify(0, "WATCHDOG=1");
-	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, watchdog_usec * 1000 / 2, d, watchdog_kick, &th);
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, sd_watchdog_usec * 1000 / 2, d, sd_watchdog_kick,
+			  &th);
 }
 
 int main(int argc, char **argv)
@@ -219,11 +221,16 @@ int main(int argc, char **argv)
 	}
 	guests_for_each(g, d)
 		supervise_resume(g);
+	if (watchdog_start(d, why, sizeof(why)) < 0) {
+		fprintf(stderr, "hagentd: %s\n", why);
+		log_err("%s: refusing to run guests without the self-fencing it promises", why);
+		return 1;
+	}
 
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGTERM, d, on_signal, NULL);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGINT, d, on_signal, NULL);
-	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
-		watchdog_kick(d);
+	if (sd_watchdog_enabled(0, &sd_watchdog_usec) > 0)
+		sd_watchdog_kick(d);
 	log_notice("hagentd ready on %s: %d guests, control %s/hagentd.sock", d->conf.node_name,
 		   d->n_guests, d->conf.run_dir);
 	sd_notify(0, "READY=1");
@@ -231,6 +238,7 @@ int main(int argc, char **argv)
 	qb_loop_run(d->loop);
 
 	sd_notify(0, "STOPPING=1");
+	watchdog_stop(d);
 	cluster_stop(d);
 	control_close(d);
 	qb_list_for_each_entry_safe(g, tmp, &d->guests, list) {

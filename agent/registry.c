@@ -8,20 +8,27 @@
 #include <string.h>
 
 #include "agent/cluster.h"
+#include "agent/conf.h"
 #include "agent/control.h"
 #include "agent/fence.h"
 #include "agent/guests.h"
+#include "agent/placement.h"
 #include "agent/registry.h"
 #include "agent/requests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
+#include "agent/watchdog.h"
 #include "lib/log.h"
 #include "proto/frame.h"
 
 #define REG_MSG_MAX (1u << 20)   /* one SYNC of a large table fits */
 #define REG_QUEUE_MAX 4096       /* changes a joiner holds until synced */
 #define REG_MAX_SENDERS 64
+/* The registry's protocol: a member speaking another version is not merged
+ * with (1: the first release, which sent no version; 2: node capacities,
+ * watchdogs, tombstones, budget moves). */
+#define REGISTRY_VERSION 2
 
 struct queued {
 	uint32_t nodeid;
@@ -43,6 +50,21 @@ struct registry {
 	struct queued *queue;
 	size_t n_queue;
 	char note[256];
+	/* what each member announced in its SYNC */
+	struct reg_node {
+		uint32_t id;
+		uint64_t capacity_mb;
+		uint32_t watchdog_s;
+		uint32_t version;
+		bool incompatible;
+	} nodes[REG_MAX_SENDERS];
+	size_t n_nodes;
+	/* undefined guests: a host that was away must not bring them back */
+	struct tombstone {
+		char name[GUEST_NAME_MAX];
+		uint64_t gen;
+	} *tombs;
+	size_t n_tombs;
 };
 
 static struct registry *reg_of(struct hagentd *d)
@@ -60,19 +82,65 @@ bool registry_synced(struct hagentd *d)
 	return !reg_of(d) || reg_of(d)->synced;
 }
 
-size_t registry_members(struct hagentd *d)
+static struct reg_node *node_info(struct registry *r, uint32_t id, bool create)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_nodes; i++)
+		if (r->nodes[i].id == id)
+			return &r->nodes[i];
+	if (!create || r->n_nodes == REG_MAX_SENDERS)
+		return NULL;
+	r->nodes[r->n_nodes] = (struct reg_node){ .id = id };
+	return &r->nodes[r->n_nodes++];
+}
+
+static bool incompatible(struct registry *r, uint32_t id)
+{
+	struct reg_node *n = node_info(r, id, false);
+
+	return n && n->incompatible;
+}
+
+size_t registry_member_ids(struct hagentd *d, uint32_t *ids, size_t max)
 {
 	struct registry *r = reg_of(d);
 	size_t i, j, n = 0;
 
 	if (!r)
 		return 0;
-	for (i = 0; i < r->n_members; i++) { /* distinct nodes */
-		for (j = 0; j < i && r->members[j] != r->members[i]; j++)
+	for (i = 0; i < r->n_members && n < max; i++) { /* distinct, compatible nodes */
+		for (j = 0; j < n && ids[j] != r->members[i]; j++)
 			;
-		n += j == i;
+		if (j == n && !incompatible(r, r->members[i]))
+			ids[n++] = r->members[i];
 	}
 	return n;
+}
+
+size_t registry_members(struct hagentd *d)
+{
+	uint32_t ids[REG_MAX_SENDERS];
+
+	return registry_member_ids(d, ids, REG_MAX_SENDERS);
+}
+
+uint64_t registry_node_capacity(struct hagentd *d, uint32_t id)
+{
+	struct reg_node *n = reg_of(d) ? node_info(reg_of(d), id, false) : NULL;
+
+	return n ? n->capacity_mb : 0;
+}
+
+unsigned registry_node_watchdog(struct hagentd *d, const char *name)
+{
+	struct reg_node *n;
+	uint32_t id;
+
+	if (!reg_of(d) || !cluster_node_id(d, name, &id))
+		return 0;
+	n = node_info(reg_of(d), id, false);
+	return n ? n->watchdog_s : 0;
 }
 
 const char *registry_recovery_note(struct hagentd *d)
@@ -109,70 +177,6 @@ int registry_submit(struct hagentd *d, Hagent__RegOp *op, struct conn *c)
 		return -1;
 	}
 	return 0;
-}
-
-/* --- placement ----------------------------------------------------------- */
-
-static bool in_members(struct registry *r, uint32_t id)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_members; i++)
-		if (r->members[i] == id)
-			return true;
-	return false;
-}
-
-static int owned_running(struct hagentd *d, const char *node)
-{
-	struct guest *g;
-	int n = 0;
-
-	guests_for_each(g, d)
-		if (!g->orphan && g->desired == DESIRED_RUNNING && !strcmp(g->owner, node))
-			n++;
-	return n;
-}
-
-/* Deterministic on every member: the same table and the same (ordered) CPG
- * membership give the same answer.  ha_nodes order first; otherwise the
- * member with the fewest running guests, the lowest node id on a tie.
- * `exclude` is a node being recovered from. */
-static const char *place(struct hagentd *d, struct guest *g, const char *exclude)
-{
-	struct registry *r = reg_of(d);
-	struct guest_cfg *cfg = guests_load_cfg(g);
-	const char *best = NULL;
-	int best_load = 0;
-	uint32_t best_id = 0;
-	size_t i;
-	int k;
-
-	if (cfg && cfg->n_ha_nodes > 0) {
-		for (k = 0; k < cfg->n_ha_nodes && !best; k++) {
-			uint32_t id;
-			if (exclude && !strcmp(cfg->ha_nodes[k], exclude))
-				continue;
-			if (cluster_node_id(d, cfg->ha_nodes[k], &id) && in_members(r, id))
-				best = cluster_node_name(d, id);
-		}
-		free(cfg);
-		return best;
-	}
-	free(cfg);
-	for (i = 0; i < r->n_members; i++) {
-		const char *name = cluster_node_name(d, r->members[i]);
-		int load;
-		if (!name || (exclude && !strcmp(name, exclude)))
-			continue;
-		load = owned_running(d, name);
-		if (!best || load < best_load || (load == best_load && r->members[i] < best_id)) {
-			best = name;
-			best_load = load;
-			best_id = r->members[i];
-		}
-	}
-	return best;
 }
 
 /* --- applying changes ---------------------------------------------------- */
@@ -257,8 +261,68 @@ static void become_owner_start(struct hagentd *d, struct guest *g)
 		log_err("registry: %s", err);
 }
 
+/* --- tombstones ----------------------------------------------------------- */
+
+static struct tombstone *tomb_find(struct registry *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_tombs; i++)
+		if (!strcmp(r->tombs[i].name, name))
+			return &r->tombs[i];
+	return NULL;
+}
+
+static void tomb_set(struct registry *r, const char *name, uint64_t gen, bool persist)
+{
+	struct tombstone *t = tomb_find(r, name);
+
+	if (!t) {
+		t = realloc(r->tombs, (r->n_tombs + 1) * sizeof(*t));
+		if (!t) {
+			log_err("registry: out of memory keeping the removal of %s", name);
+			return;
+		}
+		r->tombs = t;
+		t = &r->tombs[r->n_tombs++];
+		snprintf(t->name, sizeof(t->name), "%s", name);
+		t->gen = 0;
+	}
+	if (gen <= t->gen)
+		return;
+	t->gen = gen;
+	if (persist && store_save_tomb(r->d, name, gen) < 0)
+		log_err("registry: cannot record the removal of %s: %s", name, strerror(errno));
+}
+
+static void tomb_drop(struct registry *r, const char *name)
+{
+	struct tombstone *t = tomb_find(r, name);
+
+	if (!t)
+		return;
+	*t = r->tombs[--r->n_tombs];
+	store_remove_tomb(r->d, name);
+}
+
+static void tomb_loaded(void *arg, const char *name, uint64_t gen)
+{
+	tomb_set(arg, name, gen, false);
+}
+
+/* Drop a guest from this host's table and store (it is stopped here). */
+static void forget_guest(struct hagentd *d, struct guest *g, const char *why)
+{
+	store_remove(d, g->cfg.name);
+	log_info("registry: guest %s removed (%s)", g->cfg.name, why);
+	events_publish(d, g, g->state, GS_STOPPED, "removed");
+	guests_unlink(d, g);
+	guests_free(g);
+}
+
 static void apply_define(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
+	struct tombstone *t;
 	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
 	struct guest *g = guests_find(d, op->name);
 
@@ -277,7 +341,10 @@ static void apply_define(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 		       d->conf.node_name);
 		goto out;
 	}
-	g->gen = 1;
+	/* defined again after a remove: newer than the tombstone */
+	t = tomb_find(reg_of(d), op->name);
+	g->gen = t ? t->gen + 1 : 1;
+	tomb_drop(reg_of(d), op->name);
 	if (store_save_def(d, g) < 0 || store_save_state(d, g) < 0)
 		log_err("registry: cannot store %s: %s (kept in memory)", g->cfg.name,
 			strerror(errno));
@@ -303,18 +370,27 @@ static void apply_undefine(struct hagentd *d, uint32_t from, const Hagent__RegOp
 		       g->cfg.name, state_str(g), g->owner[0] ? " on " : "", g->owner);
 		return;
 	}
-	store_remove(d, g->cfg.name);
-	log_info("registry: guest %s removed", g->cfg.name);
-	events_publish(d, g, g->state, GS_STOPPED, "removed");
-	guests_unlink(d, g);
-	guests_free(g);
+	tomb_set(reg_of(d), g->cfg.name, g->gen + 1, true);
+	forget_guest(d, g, "undefined");
 	answer(d, from, op, 0, NULL);
+}
+
+static void node_names(struct hagentd *d, char *out, size_t len)
+{
+	const struct cluster_view *v = cluster_view(d);
+	size_t n = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; v && i < v->n_nodes && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : "", v->nodes[i].name);
 }
 
 static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct guest *g = guests_find(d, op->name);
 	const char *node;
+	char why[512];
 	struct conn *c;
 
 	if (!g) {
@@ -334,11 +410,30 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 					   (1u << GS_STOPPED), TO_CLIENT_WAIT_S);
 		return;
 	}
-	node = op->node[0] ? op->node : place(d, g, NULL);
+	if (op->node[0]) {
+		uint32_t id;
+		if (!cluster_node_id(d, op->node, &id)) {
+			char names[256];
+			node_names(d, names, sizeof(names));
+			answer(d, from, op, RC_NOT_FOUND, "unknown node '%s' (the cluster's nodes: %s)",
+			       op->node, names);
+			return;
+		}
+		if (!placement_fits(d, g, op->node, why, sizeof(why))) {
+			answer(d, from, op, RC_ERROR, "cannot start '%s' on %s: %s", g->cfg.name,
+			       op->node, why);
+			return;
+		}
+		node = op->node;
+	} else {
+		node = placement_choose(d, g, NULL, false, why, sizeof(why));
+	}
 	if (!node) {
-		answer(d, from, op, RC_ERROR, "guest '%s': no host can run it now", g->cfg.name);
+		answer(d, from, op, RC_ERROR, "cannot start '%s': %s", g->cfg.name, why);
 		return;
 	}
+	g->spent_on[0] = '\0'; /* a start by the user gives every host a fresh budget */
+	g->reg_failed = false;
 	g->gen++;
 	g->desired = DESIRED_RUNNING;
 	snprintf(g->owner, sizeof(g->owner), "%s", node);
@@ -383,6 +478,37 @@ static void apply_stop(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 			     t + TO_DESTROY_KILL_MS / 1000 + 5);
 }
 
+/* Its restart budget is spent on its owner: the next allowed host that has
+ * not spent one gets it (foundation behaviour on a single host: it stays
+ * failed).  Applied in order everywhere, so everyone picks the same host. */
+static void move_spent(struct hagentd *d, struct guest *g, const char *owner)
+{
+	char why[512];
+	const char *node;
+
+	placement_mark_spent(g, owner);
+	node = placement_choose(d, g, NULL, true, why, sizeof(why));
+	if (!node) {
+		log_notice("registry: %s spent its restart budget on %s and stays failed: %s",
+			   g->cfg.name, owner, why);
+		return;
+	}
+	g->gen++;
+	g->reg_failed = false;
+	snprintf(g->owner, sizeof(g->owner), "%s", node);
+	save(d, g);
+	log_notice("registry: %s spent its restart budget on %s; moving it to %s (gen %" PRIu64
+		   ")", g->cfg.name, owner, node, g->gen);
+	if (guest_is_local(g)) {
+		g->state = GS_STOPPED;
+		become_owner_start(d, g);
+	} else {
+		char reason[160];
+		snprintf(reason, sizeof(reason), "moving: restart budget spent on %s", owner);
+		show_state(d, g, GS_STARTING, reason);
+	}
+}
+
 static void apply_state(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct guest *g = guests_find(d, op->name);
@@ -395,25 +521,52 @@ static void apply_state(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 			 op->name, op->node, op->gen, g->gen, g->owner);
 		return;
 	}
-	if (!strcmp(op->node, d->conf.node_name))
-		return; /* our own report: the supervisor holds the truth here */
-	g->desired = op->desired_running ? DESIRED_RUNNING : DESIRED_STOPPED;
-	show_state(d, g, state_from(op->state), op->reason);
-	save(d, g);
+	g->reg_failed = state_from(op->state) == GS_FAILED;
+	if (strcmp(op->node, d->conf.node_name)) { /* ours: the supervisor holds the truth */
+		g->desired = op->desired_running ? DESIRED_RUNNING : DESIRED_STOPPED;
+		show_state(d, g, state_from(op->state), op->reason);
+		save(d, g);
+	}
+	if (g->reg_failed && op->budget_spent && op->desired_running)
+		move_spent(d, g, op->node);
 }
 
-/* A lost node was fenced: its guests may now run elsewhere. */
+/* A lost node was fenced: its guests may now run elsewhere, the highest
+ * ha_priority first (they get the room when memory is short). */
 static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
-	struct guest *g;
+	struct guest *g, **list = calloc((size_t)d->n_guests + 1, sizeof(*list));
+	size_t n = 0, i;
 
-	log_notice("registry: node %s fenced (by node %" PRIu32 "); recovering its guests",
-		   op->node, from);
-	events_publish_node(d, op->node, "lost", "fenced", "fence agent succeeded");
-	guests_for_each(g, d) {
+	log_notice("registry: node %s fenced (by node %" PRIu32 ": %s); recovering its guests",
+		   op->node, from, op->reason ? op->reason : "");
+	events_publish_node(d, op->node, "lost", "fenced",
+			    op->reason && op->reason[0] ? op->reason : "fenced");
+	if (!strcmp(op->node, d->conf.node_name)) {
+		/* We are declared fenced while we still run: never a second copy. */
+		guests_for_each(g, d) {
+			char err[300];
+			if (!g->h)
+				continue;
+			log_crit("registry: this host was declared fenced; destroying %s",
+				 g->cfg.name);
+			if (supervise_destroy(g, err, sizeof(err)) < 0)
+				log_err("registry: %s", err);
+		}
+	}
+	if (!list) {
+		log_crit("registry: out of memory recovering the guests of %s", op->node);
+		return;
+	}
+	guests_for_each(g, d)
+		if (!g->orphan && !strcmp(g->owner, op->node))
+			list[n++] = g;
+	qsort(list, n, sizeof(*list), placement_order);
+	for (i = 0; i < n; i++) {
 		const char *node;
-		if (g->orphan || strcmp(g->owner, op->node))
-			continue;
+		char why[512];
+
+		g = list[i];
 		g->gen++;
 		if (g->desired != DESIRED_RUNNING) {
 			g->owner[0] = '\0';
@@ -421,10 +574,17 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 			save(d, g);
 			continue;
 		}
-		node = place(d, g, op->node);
+		/* its owner's failure (and usage) went with the host */
+		g->reg_failed = false;
+		node = placement_choose(d, g, op->node, false, why, sizeof(why));
 		if (!node) {
+			char reason[sizeof(g->reason)];
 			g->owner[0] = '\0';
-			show_state(d, g, GS_STOPPED, "its host was fenced; no host can run it");
+			snprintf(reason, sizeof(reason), "its host was fenced; %.*s",
+				 (int)sizeof(reason) - 32, why);
+			log_err("registry: guest %s cannot be recovered from %s: %s", g->cfg.name,
+				op->node, why);
+			show_state(d, g, GS_STOPPED, reason);
 			save(d, g);
 			continue;
 		}
@@ -439,6 +599,7 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 			show_state(d, g, GS_STARTING, "recovering after fencing");
 		}
 	}
+	free(list);
 	fence_forget(d, op->node);
 }
 
@@ -447,10 +608,35 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 {
 	struct guestcfg_diags *diags;
 	struct guest *g = guests_find(d, rec->name);
+	struct tombstone *t = tomb_find(reg_of(d), rec->name);
 	bool was_local;
 
 	if (g && g->orphan)
 		return;
+	if (rec->deleted) {
+		/* removed while this host was away */
+		tomb_set(reg_of(d), rec->name, rec->gen, true);
+		if (!g || g->gen >= rec->gen)
+			return;
+		if (g->h) {
+			char err[300];
+			log_warn("registry: %s was removed from the cluster but runs here: destroying it",
+				 g->cfg.name);
+			if (supervise_destroy(g, err, sizeof(err)) < 0)
+				log_err("registry: %s", err);
+			return;
+		}
+		forget_guest(d, g, "removed from the cluster while this host was away");
+		return;
+	}
+	if (t && t->gen >= rec->gen) {
+		log_info("registry: %s was removed (gen %" PRIu64 "); %s's older copy (gen %" PRIu64
+			 ") is not brought back", rec->name, t->gen, sender ? sender : "a peer",
+			 rec->gen);
+		return;
+	}
+	if (t)
+		tomb_drop(reg_of(d), rec->name); /* defined again since */
 	if (!g) {
 		diags = calloc(1, sizeof(*diags));
 		g = diags ? guests_new(d, (const char *)rec->text.data, rec->text.len, rec->source,
@@ -477,6 +663,7 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 	}
 	was_local = g->owner[0] && guest_is_local(g);
 	g->gen = rec->gen;
+	g->reg_failed = !strcmp(rec->state, gstate_name(GS_FAILED));
 	g->desired = rec->desired_running ? DESIRED_RUNNING : DESIRED_STOPPED;
 	snprintf(g->owner, sizeof(g->owner), "%s", rec->owner);
 	save(d, g);
@@ -499,13 +686,15 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 
 static void send_sync(struct hagentd *d)
 {
+	struct registry *r = reg_of(d);
 	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	size_t k;
 	Hagent__RegRecord *recs, **ptrs;
 	struct guest *g;
 	size_t i = 0;
 
-	recs = calloc((size_t)d->n_guests + 1, sizeof(*recs));
-	ptrs = calloc((size_t)d->n_guests + 1, sizeof(*ptrs));
+	recs = calloc((size_t)d->n_guests + r->n_tombs + 1, sizeof(*recs));
+	ptrs = calloc((size_t)d->n_guests + r->n_tombs + 1, sizeof(*ptrs));
 	if (!recs || !ptrs)
 		goto out;
 	guests_for_each(g, d) {
@@ -524,8 +713,20 @@ static void send_sync(struct hagentd *d)
 		ptrs[i] = &recs[i];
 		i++;
 	}
+	for (k = 0; k < r->n_tombs; k++) {
+		hagent__reg_record__init(&recs[i]);
+		recs[i].name = r->tombs[k].name;
+		recs[i].gen = r->tombs[k].gen;
+		recs[i].deleted = true;
+		recs[i].state = (char *)gstate_name(GS_STOPPED);
+		ptrs[i] = &recs[i];
+		i++;
+	}
 	op.kind = HAGENT__REG_OP__KIND__SYNC;
 	op.node = d->conf.node_name;
+	op.version = REGISTRY_VERSION;
+	op.capacity_mb = (uint64_t)d->conf.guest_memory_mb;
+	op.watchdog_s = watchdog_timeout(d);
 	op.records = ptrs;
 	op.n_records = i;
 	if (mcast(d, &op) < 0)
@@ -552,10 +753,28 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct registry *r = reg_of(d);
+	struct reg_node *n = node_info(r, from, true);
 	size_t i;
 
-	for (i = 0; i < op->n_records; i++)
-		merge_record(d, op->records[i], op->node);
+	if (n) {
+		n->version = op->version;
+		n->capacity_mb = op->capacity_mb;
+		n->watchdog_s = op->watchdog_s;
+		n->incompatible = op->version != REGISTRY_VERSION;
+	}
+	if (n && n->incompatible) {
+		/* Not merged: its records might mean something else.  It counts
+		 * as answered (no stall), but not as a member for quorum checks,
+		 * and its changes are ignored until it runs our version. */
+		snprintf(r->note, sizeof(r->note),
+			 "node %s speaks registry version %" PRIu32 ", this host %d: its table and "
+			 "changes are ignored until both run the same hagent",
+			 op->node ? op->node : "?", op->version, REGISTRY_VERSION);
+		log_err("registry: %s", r->note);
+	} else {
+		for (i = 0; i < op->n_records; i++)
+			merge_record(d, op->records[i], op->node);
+	}
 	if (r->synced || !r->joined_seen)
 		return;
 	for (i = 0; i < r->n_awaiting; i++)
@@ -587,6 +806,11 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 		log_warn("registry: malformed change from node %" PRIu32 " (%zu bytes) ignored",
 			 from, len);
 		return;
+	}
+	if (op->kind != HAGENT__REG_OP__KIND__SYNC && incompatible(reg_of(d), from)) {
+		log_warn("registry: change from node %" PRIu32 " (another registry version) ignored",
+			 from);
+		goto out;
 	}
 	if (op->kind != HAGENT__REG_OP__KIND__SYNC &&
 	    (!op->name || !guest_name_valid(op->name)) &&
@@ -723,6 +947,7 @@ void registry_report(struct hagentd *d, struct guest *g)
 	op.state = (char *)state_str(g);
 	op.reason = g->reason;
 	op.desired_running = g->desired == DESIRED_RUNNING;
+	op.budget_spent = g->state == GS_FAILED && g->budget_spent;
 	if (mcast(d, &op) < 0)
 		log_warn("registry: cannot report %s: %s", g->cfg.name, strerror(errno));
 }
@@ -743,9 +968,38 @@ static void fenced_cb(struct hagentd *d, const char *node, bool ok, const char *
 	}
 	op.kind = HAGENT__REG_OP__KIND__FENCED;
 	op.node = (char *)node;
+	op.reason = (char *)why;
 	if (mcast(d, &op) < 0)
 		log_err("registry: cannot announce that %s is fenced: %s", node, strerror(errno));
 	r->note[0] = '\0';
+}
+
+/* Fence one lost owner: its own agent (fence_nodes), else fence_agent, else
+ * the watchdog it announced; with none, its guests wait and status says so. */
+static void fence_lost(struct hagentd *d, struct registry *r, const char *node)
+{
+	const struct cluster_view *v = cluster_view(d);
+	const char *agent, *args;
+	unsigned wd;
+
+	if (conf_fence_for(&d->conf, node, &agent, &args)) {
+		fence_node(d, node, agent, args, fenced_cb);
+		return;
+	}
+	wd = registry_node_watchdog(d, node);
+	if (wd && v) {
+		uint64_t since;
+		bool by_wd;
+		if (!fence_in_progress(d, node, &since, &by_wd))
+			snprintf(r->note, sizeof(r->note),
+				 "%s is lost: waiting for its watchdog (%u s) to self-fence it", node,
+				 wd);
+		fence_wait_watchdog(d, node, TO_WATCHDOG_WAIT_MS((uint64_t)wd, v->consensus_ms),
+				    fenced_cb);
+		return;
+	}
+	snprintf(r->note, sizeof(r->note),
+		 "%s is lost and has neither a fence agent nor a watchdog: its guests wait", node);
 }
 
 void registry_check_recovery(struct hagentd *d)
@@ -762,13 +1016,7 @@ void registry_check_recovery(struct hagentd *d)
 		if (g->orphan || !g->owner[0] || g->desired != DESIRED_RUNNING ||
 		    cluster_is_member(d, g->owner))
 			continue;
-		if (!d->conf.fence_agent[0]) {
-			snprintf(r->note, sizeof(r->note),
-				 "%s is lost and no fence_agent is configured: its guests wait",
-				 g->owner);
-			continue;
-		}
-		fence_node(d, g->owner, fenced_cb);
+		fence_lost(d, r, g->owner);
 	}
 }
 
@@ -780,6 +1028,7 @@ int registry_create(struct hagentd *d)
 		return -1;
 	r->d = d;
 	d->registry = r;
+	store_load_tombs(d, tomb_loaded, r);
 	return 0;
 }
 
@@ -793,6 +1042,7 @@ void registry_destroy(struct hagentd *d)
 	for (i = 0; i < r->n_queue; i++)
 		free(r->queue[i].msg);
 	free(r->queue);
+	free(r->tombs);
 	free(r);
 	d->registry = NULL;
 }

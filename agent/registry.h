@@ -25,6 +25,12 @@ bool registry_synced(struct hagentd *d);
 /* hagentd processes in the CPG group (the table was merged among them). */
 size_t registry_members(struct hagentd *d);
 
+/* Members with our registry version, distinct, in CPG order. */
+size_t registry_member_ids(struct hagentd *d, uint32_t *ids, size_t max);
+/* What a member announced: memory for guests (0 = unknown), watchdog (s). */
+uint64_t registry_node_capacity(struct hagentd *d, uint32_t id);
+unsigned registry_node_watchdog(struct hagentd *d, const char *name);
+
 /* Requests from the control socket: multicast a change; the answer to the
  * client follows when the change is delivered here (req_id ties them). */
 int registry_submit(struct hagentd *d, Hagent__RegOp *op, struct conn *c);

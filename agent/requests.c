@@ -1,19 +1,23 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent/cluster.h"
+#include "agent/conf.h"
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "agent/placement.h"
 #include "agent/registry.h"
 #include "agent/requests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
+#include "agent/watchdog.h"
 #include "lib/log.h"
 
 #define BIT(s) (1u << (s))
@@ -67,11 +71,26 @@ static void respond_ok(struct conn *c, char **messages, size_t n)
 /* Static storage: answered before the next request is read. */
 static Hagent__ClusterInfo cinfo;
 static Hagent__NodeInfo ninfo[CLUSTER_MAX_NODES], *nptrs[CLUSTER_MAX_NODES];
+static char fencing[CLUSTER_MAX_NODES][128], absorb[512], timeouts[256];
+
+static void fill_fencing(struct hagentd *d, const char *node, char *out, size_t len)
+{
+	const char *agent, *args;
+	unsigned wd = registry_node_watchdog(d, node);
+
+	if (conf_fence_for(&d->conf, node, &agent, &args))
+		snprintf(out, len, "agent %s", agent);
+	else if (wd)
+		snprintf(out, len, "watchdog %u s", wd);
+	else
+		snprintf(out, len, "none");
+}
 
 static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
 {
 	const struct cluster_view *v = cluster_view(d);
-	int i;
+	unsigned wd;
+	int i, n;
 
 	if (!v || !v->enabled)
 		return;
@@ -89,8 +108,26 @@ static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
 		ninfo[i].member = v->nodes[i].member;
 		ninfo[i].hagentd = v->nodes[i].hagentd;
 		ninfo[i].local = v->nodes[i].id == v->local_id;
+		ninfo[i].capacity_mb = registry_node_capacity(d, v->nodes[i].id);
+		ninfo[i].used_mb = placement_used_mb(d, v->nodes[i].name);
+		ninfo[i].watchdog_s = registry_node_watchdog(d, v->nodes[i].name);
+		fill_fencing(d, v->nodes[i].name, fencing[i], sizeof(fencing[i]));
+		ninfo[i].fencing = fencing[i];
 		nptrs[i] = &ninfo[i];
 	}
+	placement_absorb(d, absorb, sizeof(absorb));
+	cinfo.absorb = absorb;
+	wd = watchdog_timeout(d);
+	n = snprintf(timeouts, sizeof(timeouts),
+		     "token %" PRIu32 " ms + consensus %" PRIu32 " ms: a lost host shows within %" PRIu32
+		     " ms; fence agents get %ld s",
+		     v->token_ms, v->consensus_ms, TO_DETECT_MS(v->token_ms, v->consensus_ms),
+		     d->conf.fence_timeout_s);
+	if (wd && n > 0 && (size_t)n < sizeof(timeouts))
+		snprintf(timeouts + n, sizeof(timeouts) - (size_t)n,
+			 "; this host self-fences by watchdog within %u s (the others wait %llu ms)",
+			 wd, (unsigned long long)TO_WATCHDOG_WAIT_MS((uint64_t)wd, v->consensus_ms));
+	cinfo.timeouts = timeouts;
 	cinfo.nodes = nptrs;
 	cinfo.n_nodes = (size_t)v->n_nodes;
 	resp->cluster = &cinfo;
@@ -136,6 +173,20 @@ static void req_list(struct conn *c, const Hagent__Request *req)
 	free(ptrs);
 }
 
+/* In a cluster every ha_nodes entry must name one of corosync's nodes. */
+static void check_ha_nodes(struct hagentd *d, const struct guest_cfg *cfg,
+			   struct guestcfg_diags *diags)
+{
+	uint32_t id;
+	int k;
+
+	for (k = 0; k < cfg->n_ha_nodes; k++)
+		if (!cluster_node_id(d, cfg->ha_nodes[k], &id))
+			guestcfg_diag_add(diags, DIAG_ERROR, 0, "ha_nodes",
+					  "unknown node '%s' (not in corosync's nodelist)",
+					  cfg->ha_nodes[k]);
+}
+
 static void req_add(struct conn *c, const Hagent__Request *req)
 {
 	struct hagentd *d = control_daemon(c);
@@ -160,6 +211,8 @@ static void req_add(struct conn *c, const Hagent__Request *req)
 		struct guest_cfg *cfg = guests_load_cfg(g);
 		if (cfg)
 			guestcfg_check_host(cfg, diags);
+		if (cfg && registry_active(d))
+			check_ha_nodes(d, cfg, diags);
 		free(cfg);
 	}
 	for (i = 0; i < diags->n; i++) {

@@ -174,3 +174,58 @@ int store_load_all(struct hagentd *d)
 	closedir(dh);
 	return 0;
 }
+
+/* Tombstones: NAME.removed holds the generation of an undefine, so a host
+ * that was away cannot bring the guest back from its own copy. */
+int store_save_tomb(struct hagentd *d, const char *name, uint64_t gen)
+{
+	char path[PATH_MAX], buf[64];
+	int n = snprintf(buf, sizeof(buf), "gen=%llu\n", (unsigned long long)gen);
+
+	if (guest_path(d, name, "removed", path, sizeof(path)) < 0)
+		return -1;
+	return fs_write_atomic(path, buf, (size_t)n, 0600);
+}
+
+int store_remove_tomb(struct hagentd *d, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (guest_path(d, name, "removed", path, sizeof(path)) < 0)
+		return -1;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int store_load_tombs(struct hagentd *d, store_tomb_fn fn, void *arg)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *dh;
+
+	if (fs_path(dir, sizeof(dir), "%s/guests", d->conf.state_dir) < 0)
+		return -1;
+	dh = opendir(dir);
+	if (!dh)
+		return -1;
+	while ((de = readdir(dh))) {
+		char path[PATH_MAX], name[GUEST_NAME_MAX], *text = NULL;
+		size_t nlen = strlen(de->d_name);
+		unsigned long long gen;
+
+		if (nlen < 9 || strcmp(de->d_name + nlen - 8, ".removed") ||
+		    nlen - 8 >= sizeof(name))
+			continue;
+		memcpy(name, de->d_name, nlen - 8);
+		name[nlen - 8] = '\0';
+		if (fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0 ||
+		    fs_read_file(path, 256, &text) < 0)
+			continue;
+		if (sscanf(text, "gen=%llu", &gen) == 1)
+			fn(arg, name, (uint64_t)gen);
+		else
+			log_err("tombstone %s: unreadable (left in place)", path);
+		free(text);
+	}
+	closedir(dh);
+	return 0;
+}

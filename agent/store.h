@@ -15,4 +15,10 @@ int store_remove(struct hagentd *d, const char *name);
  * parses is logged and left in place (never deleted), and skipped. */
 int store_load_all(struct hagentd *d);
 
+/* Tombstones of undefined guests (cluster registry). */
+typedef void (*store_tomb_fn)(void *arg, const char *name, uint64_t gen);
+int store_save_tomb(struct hagentd *d, const char *name, uint64_t gen);
+int store_remove_tomb(struct hagentd *d, const char *name);
+int store_load_tombs(struct hagentd *d, store_tomb_fn fn, void *arg);
+
 #endif

@@ -15,6 +15,7 @@
 #include "agent/store.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
+#include "agent/watchdog.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 
@@ -148,8 +149,10 @@ static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 		set_reason(g, "not started: this partition has no quorum");
 		return GS_STOPPED;
 	}
-	if (cfg) {
+	/* With a watchdog, self-fencing must be promised before a guest runs. */
+	if (cfg && watchdog_arm(g->d, err, sizeof(err)) == 0) {
 		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+		g->budget_spent = false;
 		rc = g->ops->start(&g->d->drv, cfg, g, &g->h, err, sizeof(err));
 	}
 	if (rc < 0) {
@@ -224,6 +227,7 @@ static enum gstate restart_or_fail(struct guest *g, struct sv_input *in)
 		snprintf(last, sizeof(last), "%s", g->reason);
 		set_reason(g, "restart budget exhausted: %d restarts within %d s; last: %s", n,
 			   g->cfg.ha_restart_window_s, last);
+		g->budget_spent = true; /* in a cluster it may move to another host */
 		return fail(g);
 	}
 	if (n == RESTART_HISTORY) {

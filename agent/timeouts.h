@@ -1,6 +1,5 @@
 /* Every timer of hagentd, in one place, with where its value comes from.
- * (Cluster timeouts derived from corosync's token and consensus join these
- * when the cluster layer lands.) */
+ * Cluster deadlines are derived from corosync's token and consensus. */
 #ifndef HAGENT_TIMEOUTS_H
 #define HAGENT_TIMEOUTS_H
 
@@ -36,12 +35,54 @@
  * poll of any state): hagentd often starts a moment before corosync. */
 #define TO_COROSYNC_RETRY_S 1
 
-/* Fencing: a fence agent (e.g. an IPMI or PDU call) gets this long before it
- * is killed and counted as failed; fence_ipmilan's own default login and
- * power timeouts add up to about 20 s.  A failed fencing is retried after
- * TO_FENCE_RETRY_S; a lost node's guests never start before it succeeds. */
+/* Corosync's own timers, read through cmap when hagentd joins (the
+ * runtime.config.totem.* keys: effective values, token_coefficient applied):
+ *   T = token      a member that has not passed the token for T ms is lost
+ *                  (token + (nodes - 2) * token_coefficient; 1000 + 650 = 1650
+ *                  ms for token 1000 on 3 nodes, 500 for token 500 and
+ *                  coefficient 0);
+ *   C = consensus  the survivors agree on the new membership within C ms
+ *                  (default 1.2 T).
+ * A lost host therefore shows up as a membership change after at most
+ * D = T + C of its silence (measured on the lab, tests/bench/failover:
+ * 3.53 s for T 1650 / C 1980, 1.07 s for T 500 / C 600).  Every cluster
+ * deadline below is written in these terms; hactl status prints the values. */
+#define TO_DETECT_MS(T, C) ((T) + (C))
+
+/* Fencing: a fence agent (e.g. an IPMI or PDU call) gets fence_timeout
+ * seconds (default below) before it is killed and counted as failed;
+ * fence_ipmilan's own login and power timeouts add up to about 20 s.  A
+ * failed fencing is retried after TO_FENCE_RETRY_S; a lost node's guests
+ * never start before it succeeds. */
 #define TO_FENCE_S 30
 #define TO_FENCE_RETRY_S 5
+
+/* Watchdog self-fencing (agent/watchdog.c).  A host with `watchdog` set opens
+ * the device before it starts a guest and keeps it open while it holds any;
+ * it writes a keepalive every K ms but only while its partition is quorate,
+ * so a host that loses quorum, or whose hagentd hangs or dies, is reset by
+ * the device W s after its last keepalive (unless hagentd destroyed all its
+ * guests first, then it closes the device with the magic 'V').
+ *   K = min(1000, W * 1000 / 4): four keepalives per period, so one late
+ *       tick of a loaded host does not reset it.
+ * The survivors start a watchdog-fenced host's guests only after
+ *   WAIT = W * 1000 + C + K + TO_WATCHDOG_MARGIN_MS   after they saw it lost.
+ * Why: let t0 be the last token both sides shared.  The survivors see the
+ * loss at t_s >= t0 + T.  The lost host sees its own quorum loss no later
+ * than t0 + T + C, and a keepalive already due then may still go out, one K
+ * later at most; it is reset W s after that: by t0 + T + C + K + W <= t_s +
+ * C + K + W.  The margin covers scheduling delays of that last keepalive
+ * and of the device's timer.  (Default W = 10: WAIT = 13.98 s at token 1000
+ * on 3 nodes; 7.98 s with the lab's W = 4.) */
+#define TO_WATCHDOG_DEFAULT_S 10
+#define TO_WATCHDOG_KICK_MS(W) ((W) * 1000 / 4 < 1000 ? (W) * 1000 / 4 : 1000)
+#define TO_WATCHDOG_MARGIN_MS 1000
+#define TO_WATCHDOG_WAIT_MS(W, C) \
+	((W) * 1000 + (C) + TO_WATCHDOG_KICK_MS(W) + TO_WATCHDOG_MARGIN_MS)
+
+/* Corosync's defaults, used when cmap does not answer (corosync.conf(5)). */
+#define COROSYNC_TOKEN_DEFAULT_MS 3000
+#define COROSYNC_CONSENSUS_DEFAULT_MS(T) ((T) * 12 / 10)
 
 /* --- QEMU driver (drivers/qemu.c) --- */
 

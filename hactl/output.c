@@ -23,14 +23,20 @@ static json_t *cluster_json(const Hagent__ClusterInfo *c)
 	size_t i;
 
 	for (i = 0; i < c->n_nodes; i++)
-		json_array_append_new(nodes, json_pack("{s:s, s:i, s:b, s:b, s:b}", "name",
-						       c->nodes[i]->name, "id", (int)c->nodes[i]->id,
-						       "member", c->nodes[i]->member, "hagentd",
-						       c->nodes[i]->hagentd, "local",
-						       c->nodes[i]->local));
-	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:s}", "name", c->name, "quorate",
-			 c->quorate, "votes", (int)c->votes, "expected_votes", (int)c->expected_votes,
-			 "quorum", (int)c->quorum, "nodes", nodes, "note", c->note ? c->note : "");
+		json_array_append_new(
+			nodes, json_pack("{s:s, s:i, s:b, s:b, s:b, s:I, s:I, s:i, s:s}", "name",
+					 c->nodes[i]->name, "id", (int)c->nodes[i]->id, "member",
+					 c->nodes[i]->member, "hagentd", c->nodes[i]->hagentd, "local",
+					 c->nodes[i]->local, "capacity_mb",
+					 (json_int_t)c->nodes[i]->capacity_mb, "used_mb",
+					 (json_int_t)c->nodes[i]->used_mb, "watchdog_s",
+					 (int)c->nodes[i]->watchdog_s, "fencing",
+					 c->nodes[i]->fencing ? c->nodes[i]->fencing : ""));
+	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:s, s:s, s:s}", "name", c->name,
+			 "quorate", c->quorate, "votes", (int)c->votes, "expected_votes",
+			 (int)c->expected_votes, "quorum", (int)c->quorum, "nodes", nodes, "note",
+			 c->note ? c->note : "", "absorb", c->absorb ? c->absorb : "", "timeouts",
+			 c->timeouts ? c->timeouts : "");
 }
 
 static void print_cluster(const Hagent__Response *resp)
@@ -42,11 +48,21 @@ static void print_cluster(const Hagent__Response *resp)
 	       c->quorate ? "quorate" : "NOT QUORATE", c->votes, c->expected_votes, c->quorum);
 	if (c->note && c->note[0])
 		printf("Recovery: %s\n", c->note);
-	printf("%-16s %5s  %s\n", "Node", "Id", "State");
+	if (c->absorb && c->absorb[0])
+		printf("Absorb loss of a host: %s\n", c->absorb);
+	if (c->timeouts && c->timeouts[0])
+		printf("Timeouts: %s\n", c->timeouts);
+	printf("%-16s %5s  %-13s %-19s %s\n", "Node", "Id", "Guest memory", "Fencing", "State");
 	for (i = 0; i < c->n_nodes; i++) {
 		const Hagent__NodeInfo *n = c->nodes[i];
-		printf("%-16s %5u  %s%s%s\n", n->name, n->id,
-		       n->member ? "member" : "lost",
+		char mem[32];
+		if (n->capacity_mb)
+			snprintf(mem, sizeof(mem), "%llu/%llu MiB", (unsigned long long)n->used_mb,
+				 (unsigned long long)n->capacity_mb);
+		else
+			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)n->used_mb);
+		printf("%-16s %5u  %-13s %-19s %s%s%s\n", n->name, n->id, mem,
+		       n->fencing ? n->fencing : "", n->member ? "member" : "lost",
 		       n->member ? (n->hagentd ? ", hagentd up" : ", hagentd DOWN") : "",
 		       n->local ? " (this host)" : "");
 	}

@@ -8,6 +8,7 @@
 void log_setup(const char *ident, int to_stderr, int debug);
 void log_teardown(void);
 
+#define log_crit(...) qb_log(LOG_CRIT, __VA_ARGS__)
 #define log_err(...) qb_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) qb_log(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) qb_log(LOG_NOTICE, __VA_ARGS__)

@@ -131,7 +131,7 @@ check "no process of n3 remains (ps)" test -z "$(survivors "$N3_PROCS")"
 no_fence_note() {
 	local i
 	for i in $(seq 100); do # up to 10 s
-		"$LAB" exec n1 hactl status 2>/dev/null | grep -q "n3 is lost and no fence_agent is configured" && return 0
+		"$LAB" exec n1 hactl status 2>/dev/null | grep -q "n3 is lost and has neither a fence agent nor a watchdog" && return 0
 		sleep 0.1
 	done
 	return 1

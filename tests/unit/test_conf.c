@@ -114,8 +114,13 @@ static void test_every_key(void **state)
 		      "migration_address = \"10.0.0.1\"\n"
 		      "migration_port = 7800\n"
 		      "authkey = \"/etc/hagent/authkey\"\n"
-		      "fence_agent = \"fence_ipmilan\"\n"
-		      "watchdog = \"/dev/watchdog\"\n");
+		      "fence_agent = \"/bin/true\"\n"
+		      "fence_args = \"ipaddr=10.0.0.5,login=admin\"\n"
+		      "fence_timeout = 12\n"
+		      "fence_nodes = [ \"n2 /bin/false ipaddr=10.0.0.6\", \"n3 /bin/true\" ]\n"
+		      "watchdog = \"/dev/watchdog\"\n"
+		      "watchdog_timeout = 7\n"
+		      "guest_memory = 2048\n");
 	assert_int_equal(conf_load(&e->c, e->path, true), 0);
 	assert_string_equal(e->c.path, e->path);
 	assert_string_equal(e->c.node_name, "node-a");
@@ -126,6 +131,60 @@ static void test_every_key(void **state)
 	assert_string_equal(e->c.qemu, "/opt/qemu/bin/qemu-system-x86_64");
 	assert_string_equal(e->c.accel, "kvm");
 	assert_string_equal(e->c.socket_group, "hagent");
+	assert_int_equal(e->c.fence_timeout_s, 12);
+	assert_int_equal(e->c.watchdog_timeout_s, 7);
+	assert_int_equal(e->c.guest_memory_mb, 2048);
+	assert_string_equal(e->c.watchdog, "/dev/watchdog");
+	assert_int_equal(e->c.n_fence_nodes, 2);
+}
+
+/* Each node's fence device, else the default agent. */
+static void test_fence_for(void **state)
+{
+	struct env *e = *state;
+	const char *agent, *args;
+
+	write_conf(e, "fence_agent = \"/bin/true\"\nfence_args = \"a=1\"\n"
+		      "fence_nodes = [ \"n2 /bin/false ip=10.0.0.6,login=x\" ]\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), 0);
+	assert_true(conf_fence_for(&e->c, "n2", &agent, &args));
+	assert_string_equal(agent, "/bin/false");
+	assert_string_equal(args, "ip=10.0.0.6,login=x");
+	assert_true(conf_fence_for(&e->c, "n1", &agent, &args));
+	assert_string_equal(agent, "/bin/true");
+	assert_string_equal(args, "a=1");
+	/* no default: only n2 has one */
+	write_conf(e, "fence_nodes = [ \"n2 /bin/false\" ]\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), 0);
+	assert_false(conf_fence_for(&e->c, "n1", &agent, &args));
+	assert_true(conf_fence_for(&e->c, "n2", &agent, &args));
+	assert_string_equal(args, "");
+}
+
+/* A fence agent that does not exist, a malformed or repeated fence_nodes
+ * entry, numbers out of range: each an error. */
+static void test_bad_fencing(void **state)
+{
+	struct env *e = *state;
+
+	write_conf(e, "fence_agent = \"/nonexistent/fence_x\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_agent = \"fence_surely_not_installed\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_nodes = [ \"n2\" ]\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_nodes = [ \"n2 /nonexistent/agent\" ]\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_nodes = [ \"n2 /bin/true\", \"n2 /bin/false\" ]\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_timeout = 0\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "fence_timeout = \"ten\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "watchdog_timeout = 1\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+	write_conf(e, "guest_memory = -5\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
 }
 
 static void test_partial_keeps_defaults(void **state)
@@ -201,6 +260,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_accel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_dirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_for, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_fencing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
