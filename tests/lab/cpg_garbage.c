@@ -2,7 +2,9 @@
  * "hagent" and multicasts what a confused or hostile member might: random
  * bytes, a frame header claiming a huge length, a frame of the wrong type,
  * a registry frame whose protobuf is corrupt, and a well-formed change
- * naming an invalid guest.  hagentd must log and ignore each one. */
+ * naming an invalid guest.  hagentd must log and ignore each one.
+ * With --version V it instead sends one well-formed table (SYNC) of registry
+ * version V holding a guest "intruder": a host of another hagent version. */
 #include "config.h"
 
 #include <stdio.h>
@@ -36,7 +38,37 @@ static int send_buf(cpg_handle_t h, const void *buf, size_t len)
 	return -1;
 }
 
-int main(void)
+static int send_version(cpg_handle_t h, uint32_t version)
+{
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	Hagent__RegRecord rec = HAGENT__REG_RECORD__INIT, *recs[1] = { &rec };
+	static const char text[] = "name = \"intruder\"\ntype = \"pvh\"\nkernel = \"/k\"\n";
+	uint8_t *frame;
+	ssize_t n;
+	int rc;
+
+	rec.name = "intruder";
+	rec.text.data = (uint8_t *)text;
+	rec.text.len = sizeof(text) - 1;
+	rec.source = "/intruder.cfg";
+	rec.owner = "";
+	rec.gen = 1000;
+	rec.state = "stopped";
+	rec.reason = "";
+	op.kind = HAGENT__REG_OP__KIND__SYNC;
+	op.node = "intruder-host";
+	op.version = version;
+	op.records = recs;
+	op.n_records = 1;
+	n = frame_encode(FRAME_REGOP, &op.base, &frame);
+	if (n < 0)
+		return -1;
+	rc = send_buf(h, frame, (size_t)n);
+	free(frame);
+	return rc;
+}
+
+int main(int argc, char **argv)
 {
 	cpg_callbacks_t cb = { .cpg_deliver_fn = deliver };
 	struct cpg_name name = { .length = 6 };
@@ -50,6 +82,14 @@ int main(void)
 	if (cpg_initialize(&h, &cb) != CS_OK || cpg_join(h, &name) != CS_OK) {
 		fprintf(stderr, "cpg_garbage: cannot join the CPG group\n");
 		return 1;
+	}
+	if (argc == 3 && !strcmp(argv[1], "--version")) {
+		fails = send_version(h, (uint32_t)strtoul(argv[2], NULL, 10)) < 0;
+		cpg_leave(h, &name);
+		cpg_finalize(h);
+		printf("cpg_garbage: sent a table of registry version %s%s\n", argv[2],
+		       fails ? " (failed)" : "");
+		return fails;
 	}
 	srand(42);
 	for (i = 0; i < (int)sizeof(junk); i++)
