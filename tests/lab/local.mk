@@ -1,10 +1,13 @@
 # tests/lab — the multi-host lab harness (DESIGN.md §9), its fence agent, the
 # dual-run checker, and the cluster tests.  Paths are relative to the top.
 dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh tests/lab/fence_lab \
-	tests/lab/dualrun tests/lab/test-failover.sh tests/lab/test-faults.sh tests/lab/labtest.sh \
-	tests/lab/test-placement.sh
+	tests/lab/dualrun tests/lab/test-failover.sh tests/lab/test-faults.sh tests/lab/labtest.sh tests/lab/test-placement.sh \
+	tests/lab/faults tests/lab/test-faults-random.sh \
+	tests/lab/softdog_lab tests/lab/fence_flaky tests/lab/test-fence.sh
 TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh tests/lab/test-faults.sh \
-	tests/lab/test-placement.sh
+	tests/lab/test-placement.sh \
+	tests/lab/test-faults-random.sh \
+	tests/lab/test-fence.sh
 
 # a misbehaving CPG peer for test-faults.sh
 check_PROGRAMS += tests/lab/cpg_garbage
