@@ -109,9 +109,14 @@ static void load_state(struct hagentd *d, const char *name, struct stored_state 
 	free(text);
 }
 
-int store_load_all(struct hagentd *d)
+/* Call each(NAME, PATH) for every STATE_DIR/guests/NAME.ext whose NAME fits
+ * a guest name. */
+typedef void (*stored_fn)(struct hagentd *d, const char *name, const char *path, void *arg);
+
+static int scan(struct hagentd *d, const char *ext, stored_fn each, void *arg)
 {
 	char dir[PATH_MAX];
+	size_t elen = strlen(ext);
 	struct dirent *de;
 	DIR *dh;
 
@@ -121,58 +126,71 @@ int store_load_all(struct hagentd *d)
 	if (!dh)
 		return -1;
 	while ((de = readdir(dh))) {
-		char path[PATH_MAX], *text = NULL, name[GUEST_NAME_MAX];
+		char path[PATH_MAX], name[GUEST_NAME_MAX];
 		size_t nlen = strlen(de->d_name);
-		struct guestcfg_diags diags = { .n = 0 };
-		struct stored_state st;
-		struct guest *g;
-		ssize_t len;
 
-		if (nlen < 5 || strcmp(de->d_name + nlen - 4, ".cfg") || nlen - 4 >= sizeof(name))
+		if (nlen <= elen || strcmp(de->d_name + nlen - elen, ext) ||
+		    nlen - elen >= sizeof(name))
 			continue;
-		memcpy(name, de->d_name, nlen - 4);
-		name[nlen - 4] = '\0';
+		memcpy(name, de->d_name, nlen - elen);
+		name[nlen - elen] = '\0';
 		if (fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
 			continue;
-		len = fs_read_file(path, GUEST_FILE_MAX, &text);
-		if (len < 0) {
-			log_err("stored guest %s: cannot read %s: %s (left in place)", name, path,
-				strerror(errno));
-			continue;
-		}
-		/* Parse as from its original file: relative paths in it are
-		 * relative to where the user kept it. */
-		load_state(d, name, &st);
-		g = guests_new(d, text, (size_t)len, st.source[0] ? st.source : path, &diags);
-		free(text);
-		if (!g) {
-			char msg[512];
-			int i;
-			for (i = 0; i < diags.n; i++) {
-				if (diags.d[i].level != DIAG_ERROR)
-					continue;
-				guestcfg_diag_format(&diags.d[i], path, msg, sizeof(msg));
-				log_err("stored guest %s skipped (left in place): %s", name, msg);
-			}
-			continue;
-		}
-		if (strcmp(g->cfg.name, name)) {
-			log_err("stored guest file %s names guest '%s': skipped (left in place)", path,
-				g->cfg.name);
-			guests_free(g);
-			continue;
-		}
-		g->desired = st.desired;
-		if (st.maxmem_mib)
-			g->maxmem_mib = st.maxmem_mib;
-		if (st.failed)
-			g->state = GS_FAILED;
-		snprintf(g->owner, sizeof(g->owner), "%s", st.owner);
-		g->gen = st.gen;
-		guests_insert(d, g);
+		each(d, name, path, arg);
 	}
 	closedir(dh);
 	return 0;
+}
+
+static void load_one(struct hagentd *d, const char *name, const char *path, void *arg)
+{
+	struct guestcfg_diags diags = { .n = 0 };
+	struct stored_state st;
+	struct guest *g;
+	char *text = NULL;
+	ssize_t len;
+
+	len = fs_read_file(path, GUEST_FILE_MAX, &text);
+	if (len < 0) {
+		log_err("stored guest %s: cannot read %s: %s (left in place)", name, path,
+			strerror(errno));
+		return;
+	}
+	/* Parse as from its original file: relative paths in it are
+	 * relative to where the user kept it. */
+	load_state(d, name, &st);
+	g = guests_new(d, text, (size_t)len, st.source[0] ? st.source : path, &diags);
+	free(text);
+	if (!g) {
+		char msg[512];
+		int i;
+		for (i = 0; i < diags.n; i++) {
+			if (diags.d[i].level != DIAG_ERROR)
+				continue;
+			guestcfg_diag_format(&diags.d[i], path, msg, sizeof(msg));
+			log_err("stored guest %s skipped (left in place): %s", name, msg);
+		}
+		return;
+	}
+	if (strcmp(g->cfg.name, name)) {
+		log_err("stored guest file %s names guest '%s': skipped (left in place)", path,
+			g->cfg.name);
+		guests_free(g);
+		return;
+	}
+	g->desired = st.desired;
+	if (st.maxmem_mib)
+		g->maxmem_mib = st.maxmem_mib;
+	if (st.failed)
+		g->state = GS_FAILED;
+	snprintf(g->owner, sizeof(g->owner), "%s", st.owner);
+	g->gen = st.gen;
+	guests_insert(d, g);
+}
+
+int store_load_all(struct hagentd *d)
+{
+	return scan(d, ".cfg", load_one, NULL);
 }
 
 /* Tombstones: NAME.removed holds the generation of an undefine, so a host
@@ -196,36 +214,29 @@ int store_remove_tomb(struct hagentd *d, const char *name)
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+struct tomb_scan {
+	store_tomb_fn fn;
+	void *arg;
+};
+
+static void tomb_one(struct hagentd *d, const char *name, const char *path, void *arg)
+{
+	struct tomb_scan *t = arg;
+	unsigned long long gen;
+	char *text = NULL;
+
+	if (fs_read_file(path, 256, &text) < 0)
+		return;
+	if (sscanf(text, "gen=%llu", &gen) == 1)
+		t->fn(t->arg, name, (uint64_t)gen);
+	else
+		log_err("tombstone %s: unreadable (left in place)", path);
+	free(text);
+}
+
 int store_load_tombs(struct hagentd *d, store_tomb_fn fn, void *arg)
 {
-	char dir[PATH_MAX];
-	struct dirent *de;
-	DIR *dh;
+	struct tomb_scan t = { .fn = fn, .arg = arg };
 
-	if (fs_path(dir, sizeof(dir), "%s/guests", d->conf.state_dir) < 0)
-		return -1;
-	dh = opendir(dir);
-	if (!dh)
-		return -1;
-	while ((de = readdir(dh))) {
-		char path[PATH_MAX], name[GUEST_NAME_MAX], *text = NULL;
-		size_t nlen = strlen(de->d_name);
-		unsigned long long gen;
-
-		if (nlen < 9 || strcmp(de->d_name + nlen - 8, ".removed") ||
-		    nlen - 8 >= sizeof(name))
-			continue;
-		memcpy(name, de->d_name, nlen - 8);
-		name[nlen - 8] = '\0';
-		if (fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0 ||
-		    fs_read_file(path, 256, &text) < 0)
-			continue;
-		if (sscanf(text, "gen=%llu", &gen) == 1)
-			fn(arg, name, (uint64_t)gen);
-		else
-			log_err("tombstone %s: unreadable (left in place)", path);
-		free(text);
-	}
-	closedir(dh);
-	return 0;
+	return scan(d, ".removed", tomb_one, &t);
 }
