@@ -15,6 +15,12 @@ export LAB_HAGENT_EXTRA="fence_agent = \"$abs_top_srcdir/tests/lab/fence_lab\"
 fence_args = \"lab=$LAB,lab_dir=$LAB_DIR\""
 FAILS=0
 ok() { echo "ok - $*"; }
+until_true() { # timeout_s command...  (a wait with a deadline)
+	local end=$(($(date +%s%3N) + $1 * 1000))
+	shift
+	while [ "$(date +%s%3N)" -lt "$end" ]; do "$@" && return 0; sleep 0.05; done
+	return 1
+}
 bad() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
 check() { d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
 lab() { "$LAB" "$@"; }

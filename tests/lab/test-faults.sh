@@ -10,12 +10,6 @@
 # The dual-run checker samples every QEMU of the machine throughout.
 LABTEST_NAME=faults
 . "$(dirname "$0")/labtest.sh"
-until_true() { # timeout_s command...  (a wait with a deadline)
-	local end=$(($(date +%s) + $1))
-	shift
-	while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.05; done
-	return 1
-}
 qemu_pid_on() { lab exec "$1" cat /run/hagent/ft1.pid 2>/dev/null; }
 owner_is() { [ "$(field "$1" ft1 node)" = "$2" ] && [ "$(field "$1" ft1 state)" = "$3" ]; }
 export -f field lab owner_is

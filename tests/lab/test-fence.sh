@@ -16,12 +16,6 @@ MODE=$LAB_DIR/shared/fence.mode
 export LAB_HAGENT_EXTRA="fence_agent = \"$abs_top_srcdir/tests/lab/fence_flaky\"
 fence_args = \"lab=$LAB,lab_dir=$LAB_DIR,mode_file=$MODE\"
 fence_timeout = 3"
-until_true() { # timeout_s command...  (a wait with a deadline)
-	local end=$(($(date +%s%3N) + $1 * 1000))
-	shift
-	while [ "$(date +%s%3N)" -lt "$end" ]; do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 set_mode() { echo "$1" >"$MODE.tmp" && mv "$MODE.tmp" "$MODE"; }
 attempts() { wc -l <"$MODE.log" 2>/dev/null || echo 0; }
 n1_log() { grep -q -- "$1" "$LAB_DIR/n1/hagentd.log"; }
@@ -55,7 +49,7 @@ shared=$(lab dir)/shared
 printf 'name = "fl1"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 32\non_crash = "restart"\n' \
 	"$shared" >"$shared/fl1.cfg"
 lab exec n1 hactl add "$shared/fl1.cfg" >/dev/null
-check "fl1 started on n2" lab exec n1 hactl start fl1 n2
+if lab exec n1 hactl start fl1 n2; then ok "fl1 started on n2"; else bad "fl1 started on n2"; exit 1; fi
 check "n1 shows fl1 running on n2" until_true 10 bash -c "[ \"\$(field n1 fl1 node)\" = n2 ] && [ \"\$(field n1 fl1 state)\" = running ]"
 
 # --- hang: the agent is killed after fence_timeout and tried again

@@ -6,12 +6,6 @@
 # down during `hactl remove` does not bring the guest back).
 LABTEST_NAME=placement
 . "$(dirname "$0")/labtest.sh"
-until_true() { # timeout_s command...  (a wait with a deadline)
-	local end=$(($(date +%s) + $1))
-	shift
-	while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.05; done
-	return 1
-}
 export LAB_HAGENT_EXTRA="$LAB_HAGENT_EXTRA
 guest_memory = 100"
 export -f lab field
