@@ -115,15 +115,18 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 			    const char *exclude, bool skip_spent, char *why, size_t whylen)
 {
 	struct pnode *best = NULL;
-	bool any_up = false;
+	bool any_up = false, any_spent = false;
 	int i, k;
 
 	if (cfg && cfg->n_ha_nodes > 0) {
 		for (k = 0; k < cfg->n_ha_nodes; k++) {
 			struct pnode *p = view_find(v, cfg->ha_nodes[k]);
-			if (!p || (exclude && !strcmp(p->name, exclude)) ||
-			    (skip_spent && spent_on(g, p->name)))
+			if (!p || (exclude && !strcmp(p->name, exclude)))
 				continue;
+			if (skip_spent && spent_on(g, p->name)) {
+				any_spent = true;
+				continue;
+			}
 			any_up = true;
 			if (room(p, g))
 				return p;
@@ -131,8 +134,12 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 	} else {
 		for (i = 0; i < v->count; i++) {
 			struct pnode *p = &v->n[i];
-			if ((exclude && !strcmp(p->name, exclude)) || (skip_spent && spent_on(g, p->name)))
+			if (exclude && !strcmp(p->name, exclude))
 				continue;
+			if (skip_spent && spent_on(g, p->name)) {
+				any_spent = true;
+				continue;
+			}
 			any_up = true;
 			if (!room(p, g))
 				continue;
@@ -143,7 +150,11 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 		if (best)
 			return best;
 	}
-	if (why && !any_up) {
+	if (why && !any_up && any_spent) {
+		size_t n = strlen(g->spent_on);
+		snprintf(why, whylen, "it has spent its restart budget on every allowed host up (%.*s)",
+			 (int)(n ? n - 1 : 0), g->spent_on);
+	} else if (why && !any_up) {
 		snprintf(why, whylen, "%s", cfg && cfg->n_ha_nodes ? "none of its ha_nodes is up"
 							      : "no other host is up");
 	} else if (why) {

@@ -3,14 +3,11 @@
 dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh tests/lab/fence_lab \
 	tests/lab/dualrun tests/lab/test-failover.sh tests/lab/test-faults.sh tests/lab/labtest.sh tests/lab/test-placement.sh \
 	tests/lab/faults tests/lab/test-faults-random.sh \
-	tests/lab/softdog_lab tests/lab/fence_flaky tests/lab/test-fence.sh tests/lab/test-watchdog.sh
+	tests/lab/softdog_lab tests/lab/fence_flaky tests/lab/test-fence.sh tests/lab/test-watchdog.sh tests/lab/test-recovery.sh
 TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh tests/lab/test-faults.sh \
 	tests/lab/test-placement.sh \
 	tests/lab/test-faults-random.sh \
-	tests/lab/test-fence.sh
-
-# tests/lab/test-watchdog.sh (watchdog self-fencing on the softdog stand-in) is run
-# by hand for now: it joins TESTS once it has a record of green CI runs.
+	tests/lab/test-fence.sh tests/lab/test-watchdog.sh tests/lab/test-recovery.sh
 
 # a misbehaving CPG peer for test-faults.sh
 check_PROGRAMS += tests/lab/cpg_garbage
