@@ -86,6 +86,12 @@ static void read_nodelist(struct cluster *c)
 		n = node_get(&c->view, id);
 		if (!n)
 			break;
+		snprintf(key, sizeof(key), "nodelist.node.%d.ring0_addr", i);
+		if (cmap_get_string(h, key, &s) == CS_OK) {
+			snprintf(n->addr, sizeof(n->addr), "%s", s);
+			free(s);
+			s = NULL;
+		}
 		snprintf(key, sizeof(key), "nodelist.node.%d.name", i);
 		if (cmap_get_string(h, key, &s) != CS_OK) {
 			snprintf(key, sizeof(key), "nodelist.node.%d.ring0_addr", i);

@@ -15,6 +15,7 @@
 struct cluster_node {
 	uint32_t id;
 	char name[64];
+	char addr[64];     /* ring0_addr: where peers reach it by default */
 	bool member;   /* in our corosync membership (quorum view) */
 	bool hagentd;  /* its hagentd is in the CPG group */
 };

@@ -33,9 +33,11 @@ static const struct conf_key conf_keys[] = {
 	CK("accel", accel),
 	CK("socket_group", socket_group),
 	CK("cluster", cluster),
-	{ "migration_address", 0, 0, 0, 0 },
-	{ "migration_port", 0, 0, 0, 0 },
-	{ "authkey", 0, 0, 0, 0 },
+	CK("migration_address", migration_address),
+	CKL("migration_port", migration_port, 1, 65535),
+	CK("migration_transport", migration_transport),
+	CK("authkey", authkey),
+	CKL("qmp_observer", qmp_observer, 0, 1),
 	CK("fence_agent", fence_agent),
 	CK("fence_args", fence_args),
 	CKL("fence_timeout", fence_timeout_s, 1, 3600),
@@ -75,6 +77,9 @@ void conf_defaults(struct conf *c)
 	c->fence_timeout_s = TO_FENCE_S;
 	c->watchdog_timeout_s = TO_WATCHDOG_DEFAULT_S;
 	c->guest_memory_mb = host_guest_memory();
+	c->migration_port = 7800;
+	snprintf(c->migration_transport, sizeof(c->migration_transport), "tls");
+	snprintf(c->authkey, sizeof(c->authkey), "%s/hagent/authkey", SYSCONFDIR);
 }
 
 static void conf_error(const char *path, const char *key, const char *msg)
@@ -241,6 +246,10 @@ int conf_load(struct conf *c, const char *path, bool explicit_path)
 	if (strcmp(c->cluster, "auto") && strcmp(c->cluster, "corosync") &&
 	    strcmp(c->cluster, "none")) {
 		conf_error(c->path, "cluster", "expected one of auto, corosync, none");
+		errors++;
+	}
+	if (strcmp(c->migration_transport, "tls") && strcmp(c->migration_transport, "plaintext")) {
+		conf_error(c->path, "migration_transport", "expected tls or plaintext");
 		errors++;
 	}
 	if (c->run_dir[0] != '/' || c->state_dir[0] != '/') {

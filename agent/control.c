@@ -508,12 +508,18 @@ void control_close(struct hagentd *d)
 void events_publish_node(struct hagentd *d, const char *node, const char *from, const char *to,
 			 const char *cause)
 {
+	log_info("node %s: %s -> %s (%s)", node, from, to, cause);
+	events_publish_raw(d, "", node, from, to, cause);
+}
+
+void events_publish_raw(struct hagentd *d, const char *guest, const char *node, const char *from,
+			const char *to, const char *cause)
+{
 	Hagent__Event ev = HAGENT__EVENT__INIT;
 
-	log_info("node %s: %s -> %s (%s)", node, from, to, cause);
 	if (!d->ctl)
 		return;
-	ev.guest = "";
+	ev.guest = (char *)guest;
 	ev.from = (char *)from;
 	ev.to = (char *)to;
 	ev.cause = (char *)cause;

@@ -15,4 +15,8 @@ void events_publish(struct hagentd *d, struct guest *g, enum gstate from, enum g
 void events_publish_node(struct hagentd *d, const char *node, const char *from, const char *to,
 			 const char *cause);
 
+/* Anything else (a migration's phases): an event as given. */
+void events_publish_raw(struct hagentd *d, const char *guest, const char *node, const char *from,
+			const char *to, const char *cause);
+
 #endif

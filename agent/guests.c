@@ -21,6 +21,9 @@ static void brief_from(struct guest_brief *b, const struct guest_cfg *c)
 	b->ha_restart_max = c->ha_restart_max;
 	b->ha_restart_window_s = c->ha_restart_window_s;
 	b->ha_priority = c->ha_priority;
+	b->migrate_downtime_ms = c->ha_migrate_downtime_ms;
+	b->migrate_bandwidth_mib = c->ha_migrate_bandwidth_mib;
+	b->managed_by_pacemaker = !strcmp(c->ha_managed_by, "pacemaker");
 }
 
 struct guest *guests_new(struct hagentd *d, const char *text, size_t len, const char *source,

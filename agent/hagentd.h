@@ -38,6 +38,11 @@ struct conf {
 	char watchdog[PATH_MAX];    /* self-fence device ("" = none) */
 	long watchdog_timeout_s;
 	long guest_memory_mb;       /* what this host gives guests (0 = derived from RAM) */
+	long qmp_observer;          /* 1: a second QMP monitor per QEMU, for test observers */
+	char migration_address[256]; /* where peers reach this host's migration port ("" = ring0) */
+	long migration_port;
+	char migration_transport[16]; /* "tls" | "plaintext" */
+	char authkey[PATH_MAX];     /* the cluster key file */
 };
 
 /* Supervisor states of one guest (agent/supervise.c has the table). */
@@ -74,6 +79,23 @@ struct guest_brief {
 	int ha_restart_max;
 	int ha_restart_window_s;
 	int ha_priority;
+	int migrate_downtime_ms;
+	int migrate_bandwidth_mib;
+	bool managed_by_pacemaker;
+};
+
+/* A live migration of one guest, as the registry knows it (migrate/job.c). */
+enum mig_phase { MIG_NONE = 0, MIG_PREPARE, MIG_TRANSFER };
+
+struct guest_mig {
+	char job[64];               /* "" = none running */
+	char src[64], dst[64];
+	enum mig_phase phase;
+	unsigned downtime_ms, bandwidth_mib, timeout_s;
+	uint64_t began_ms;          /* monotonic, when this host applied it */
+	struct drv_migrate_stats st; /* the source's last figures */
+	char last[256];             /* outcome of the last one */
+	struct migjob *local;       /* this host's side of it, or NULL */
 };
 
 struct guest {
@@ -107,6 +129,10 @@ struct guest {
 	bool reg_failed;               /* the owner reported it failed (applied in order) */
 	char spent_on[256];            /* nodes where its budget was spent, "a,b," */
 	pid_t orphan_pid;
+	struct guest_mig mig;
+	/* what its owner last reported (shown once a local process is gone) */
+	enum gstate owner_state;
+	char owner_reason[192];
 };
 
 struct control;
@@ -123,6 +149,7 @@ struct hagentd {
 	struct cluster *cluster;    /* NULL with cluster = "none" */
 	struct registry *registry;  /* NULL until corosync is joined */
 	struct watchdog *watchdog;  /* NULL without a watchdog device */
+	struct migrate *migrate;    /* migration channel and key; NULL when off */
 	bool debug;
 	bool foreground;
 	bool exiting;

@@ -8,7 +8,7 @@ libagent_a_SOURCES = agent/hagentd.h agent/timeouts.h \
 	agent/fence.c agent/fence.h agent/watchdog.c agent/watchdog.h \
 	agent/placement.c agent/placement.h
 libagent_a_CFLAGS = $(AM_CFLAGS)
-AGENT_LIBS = libagent.a $(HAGENT_LIBS) $(COROSYNC_LIBS)
+AGENT_LIBS = libagent.a $(HAGENT_LIBS) $(COROSYNC_LIBS) $(GNUTLS_LIBS)
 
 sbin_PROGRAMS += bin/hagentd
 bin_hagentd_SOURCES = agent/main.c

@@ -26,6 +26,7 @@
 #include "agent/supervise.h"
 #include "agent/watchdog.h"
 #include "lib/fsutil.h"
+#include "migrate/job.h"
 #include "lib/log.h"
 
 static void usage(FILE *f)
@@ -203,6 +204,7 @@ int main(int argc, char **argv)
 		.qemu_binary = d->conf.qemu,
 		.accel = d->conf.accel,
 		.dump_dir = d->conf.dump_dir,
+		.qmp_observer = d->conf.qmp_observer != 0,
 		.event = supervise_drv_event,
 	};
 	if (qemu_driver_ops.available(&d->drv, why, sizeof(why)) < 0)
@@ -221,6 +223,10 @@ int main(int argc, char **argv)
 	}
 	guests_for_each(g, d)
 		supervise_resume(g);
+	/* a cluster host takes migrations; without the key it runs on and
+	 * refuses them, saying why */
+	if (strcmp(d->conf.cluster, "none"))
+		(void)migrate_init(d);
 	if (watchdog_start(d, why, sizeof(why)) < 0) {
 		fprintf(stderr, "hagentd: %s\n", why);
 		log_err("%s: refusing to run guests without the self-fencing it promises", why);
@@ -239,6 +245,7 @@ int main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1");
 	watchdog_stop(d);
+	migrate_fini(d);
 	cluster_stop(d);
 	control_close(d);
 	qb_list_for_each_entry_safe(g, tmp, &d->guests, list) {

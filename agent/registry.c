@@ -20,6 +20,7 @@
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
 #include "lib/log.h"
+#include "migrate/job.h"
 #include "proto/frame.h"
 
 #define REG_MSG_MAX (1u << 20)   /* one SYNC of a large table fits */
@@ -57,6 +58,8 @@ struct registry {
 		uint32_t watchdog_s;
 		uint32_t version;
 		bool incompatible;
+		char mig_addr[64];   /* its migration endpoint ("" = its ring0 address) */
+		uint32_t mig_port;
 	} nodes[REG_MAX_SENDERS];
 	size_t n_nodes;
 	/* undefined guests: a host that was away must not bring them back */
@@ -196,9 +199,7 @@ static enum gstate state_from(const char *s)
 	return GS_STOPPED;
 }
 
-static void answer(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int status,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void answer(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int status,
+void registry_answer(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int status,
 		   const char *fmt, ...)
 {
 	struct conn *c;
@@ -222,7 +223,7 @@ static void answer(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, in
 		control_ok(c);
 }
 
-static struct conn *waiter(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+struct conn *registry_waiter(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct conn *c;
 
@@ -245,6 +246,8 @@ static void show_state(struct hagentd *d, struct guest *g, enum gstate to, const
 {
 	enum gstate from = g->state;
 
+	g->owner_state = to;
+	snprintf(g->owner_reason, sizeof(g->owner_reason), "%s", reason ? reason : "");
 	if (g->h)
 		return; /* a local process: its supervisor alone sets the state */
 	g->state = to;
@@ -327,7 +330,7 @@ static void apply_define(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 	struct guest *g = guests_find(d, op->name);
 
 	if (g) {
-		answer(d, from, op, RC_EXISTS, "guest '%s' is already defined (from %s)", op->name,
+		registry_answer(d, from, op, RC_EXISTS, "guest '%s' is already defined (from %s)", op->name,
 		       g->cfg.source);
 		goto out;
 	}
@@ -337,7 +340,7 @@ static void apply_define(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 		/* validated by the sender; a host that cannot parse it says so */
 		log_err("registry: guest %s cannot be defined on this host", op->name);
 		guests_free(g);
-		answer(d, from, op, RC_INVALID, "guest '%s' is invalid on %s", op->name,
+		registry_answer(d, from, op, RC_INVALID, "guest '%s' is invalid on %s", op->name,
 		       d->conf.node_name);
 		goto out;
 	}
@@ -351,7 +354,7 @@ static void apply_define(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 	guests_insert(d, g);
 	log_info("registry: guest %s defined (from %s)", g->cfg.name, g->cfg.source);
 	events_publish(d, g, GS_STOPPED, GS_STOPPED, "defined");
-	answer(d, from, op, 0, NULL);
+	registry_answer(d, from, op, 0, NULL);
 out:
 	free(diags);
 }
@@ -361,18 +364,18 @@ static void apply_undefine(struct hagentd *d, uint32_t from, const Hagent__RegOp
 	struct guest *g = guests_find(d, op->name);
 
 	if (!g) {
-		answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
 		return;
 	}
 	if (g->desired == DESIRED_RUNNING || g->h ||
 	    (g->state != GS_STOPPED && g->state != GS_FAILED)) {
-		answer(d, from, op, RC_ERROR, "guest '%s' is %s%s%s; stop or destroy it first",
+		registry_answer(d, from, op, RC_ERROR, "guest '%s' is %s%s%s; stop or destroy it first",
 		       g->cfg.name, state_str(g), g->owner[0] ? " on " : "", g->owner);
 		return;
 	}
 	tomb_set(reg_of(d), g->cfg.name, g->gen + 1, true);
 	forget_guest(d, g, "undefined");
-	answer(d, from, op, 0, NULL);
+	registry_answer(d, from, op, 0, NULL);
 }
 
 static void node_names(struct hagentd *d, char *out, size_t len)
@@ -394,17 +397,17 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 	struct conn *c;
 
 	if (!g) {
-		answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
 		return;
 	}
 	if (g->desired == DESIRED_RUNNING && g->owner[0] && g->state != GS_FAILED &&
 	    g->state != GS_STOPPED) {
 		if (op->node[0] && strcmp(op->node, g->owner)) {
-			answer(d, from, op, RC_ERROR, "guest '%s' runs on %s; stop it first",
+			registry_answer(d, from, op, RC_ERROR, "guest '%s' runs on %s; stop it first",
 			       g->cfg.name, g->owner);
 			return;
 		}
-		c = waiter(d, from, op); /* already running there: idempotent */
+		c = registry_waiter(d, from, op); /* already running there: idempotent */
 		if (c)
 			control_wait(c, g, (1u << GS_RUNNING) | (1u << GS_FAILED) |
 					   (1u << GS_STOPPED), TO_CLIENT_WAIT_S);
@@ -415,12 +418,12 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 		if (!cluster_node_id(d, op->node, &id)) {
 			char names[256];
 			node_names(d, names, sizeof(names));
-			answer(d, from, op, RC_NOT_FOUND, "unknown node '%s' (the cluster's nodes: %s)",
+			registry_answer(d, from, op, RC_NOT_FOUND, "unknown node '%s' (the cluster's nodes: %s)",
 			       op->node, names);
 			return;
 		}
 		if (!placement_fits(d, g, op->node, why, sizeof(why))) {
-			answer(d, from, op, RC_ERROR, "cannot start '%s' on %s: %s", g->cfg.name,
+			registry_answer(d, from, op, RC_ERROR, "cannot start '%s' on %s: %s", g->cfg.name,
 			       op->node, why);
 			return;
 		}
@@ -429,7 +432,7 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 		node = placement_choose(d, g, NULL, false, why, sizeof(why));
 	}
 	if (!node) {
-		answer(d, from, op, RC_ERROR, "cannot start '%s': %s", g->cfg.name, why);
+		registry_answer(d, from, op, RC_ERROR, "cannot start '%s': %s", g->cfg.name, why);
 		return;
 	}
 	g->spent_on[0] = '\0'; /* a start by the user gives every host a fresh budget */
@@ -440,7 +443,7 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 	save(d, g);
 	log_info("registry: guest %s to run on %s (gen %" PRIu64 ")", g->cfg.name, g->owner,
 		 g->gen);
-	c = waiter(d, from, op);
+	c = registry_waiter(d, from, op);
 	if (guest_is_local(g))
 		become_owner_start(d, g);
 	else
@@ -458,13 +461,13 @@ static void apply_stop(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 	unsigned t = op->timeout_s ? op->timeout_s : TO_STOP_DEFAULT_S;
 
 	if (!g) {
-		answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
 		return;
 	}
 	g->gen++;
 	g->desired = DESIRED_STOPPED;
 	save(d, g);
-	c = waiter(d, from, op);
+	c = registry_waiter(d, from, op);
 	if (guest_is_local(g)) {
 		int rc = destroy ? supervise_destroy(g, err, sizeof(err))
 				 : supervise_stop(g, t, err, sizeof(err));
@@ -727,6 +730,8 @@ static void send_sync(struct hagentd *d)
 	op.version = REGISTRY_VERSION;
 	op.capacity_mb = (uint64_t)d->conf.guest_memory_mb;
 	op.watchdog_s = watchdog_timeout(d);
+	op.mig_address = d->conf.migration_address;
+	op.mig_port = (uint32_t)d->conf.migration_port;
 	op.records = ptrs;
 	op.n_records = i;
 	if (mcast(d, &op) < 0)
@@ -761,6 +766,8 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 		n->capacity_mb = op->capacity_mb;
 		n->watchdog_s = op->watchdog_s;
 		n->incompatible = op->version != REGISTRY_VERSION;
+		snprintf(n->mig_addr, sizeof(n->mig_addr), "%s", op->mig_address ? op->mig_address : "");
+		n->mig_port = op->mig_port;
 	}
 	if (n && n->incompatible) {
 		/* Not merged: its records might mean something else.  It counts
@@ -828,6 +835,8 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 	case HAGENT__REG_OP__KIND__STATE: apply_state(d, from, op); break;
 	case HAGENT__REG_OP__KIND__SYNC: apply_sync(d, from, op); break;
 	case HAGENT__REG_OP__KIND__FENCED: apply_fenced(d, from, op); break;
+	case HAGENT__REG_OP__KIND__MIGRATE:
+	case HAGENT__REG_OP__KIND__MIG_PHASE: migrate_apply(d, from, op); break;
 	default:
 		log_warn("registry: unknown change kind %d from node %" PRIu32 " ignored",
 			 op->kind, from);
@@ -927,6 +936,7 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 	}
 	if (n_joined)
 		send_sync(d);
+	migrate_members_changed(d);
 	if (!r->synced && r->joined_seen && r->n_awaiting == 0) {
 		r->synced = true;
 		start_owned(d);
@@ -1045,4 +1055,59 @@ void registry_destroy(struct hagentd *d)
 	free(r->tombs);
 	free(r);
 	d->registry = NULL;
+}
+
+/* --- for migrate/job.c ------------------------------------------------------ */
+
+int registry_mcast(struct hagentd *d, Hagent__RegOp *op)
+{
+	return reg_of(d) ? mcast(d, op) : -1;
+}
+
+void registry_save(struct hagentd *d, struct guest *g)
+{
+	save(d, g);
+}
+
+void registry_show(struct hagentd *d, struct guest *g, enum gstate to, const char *reason)
+{
+	show_state(d, g, to, reason);
+}
+
+bool registry_member(struct hagentd *d, const char *name)
+{
+	uint32_t ids[REG_MAX_SENDERS], id;
+	size_t n, i;
+
+	if (!reg_of(d) || !cluster_node_id(d, name, &id))
+		return false;
+	n = registry_member_ids(d, ids, REG_MAX_SENDERS);
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+bool registry_node_endpoint(struct hagentd *d, const char *name, char *addr, size_t len,
+			    uint16_t *port)
+{
+	const struct cluster_view *v = cluster_view(d);
+	struct reg_node *n;
+	uint32_t id;
+	int i;
+
+	if (!reg_of(d) || !v || !cluster_node_id(d, name, &id))
+		return false;
+	n = node_info(reg_of(d), id, false);
+	*port = n && n->mig_port ? (uint16_t)n->mig_port : 7800;
+	if (n && n->mig_addr[0]) {
+		snprintf(addr, len, "%s", n->mig_addr);
+		return true;
+	}
+	for (i = 0; i < v->n_nodes; i++)
+		if (v->nodes[i].id == id && v->nodes[i].addr[0]) {
+			snprintf(addr, len, "%s", v->nodes[i].addr);
+			return true;
+		}
+	return false;
 }

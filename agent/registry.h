@@ -45,6 +45,19 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 /* Membership or quorum changed, or a change was applied: fence and recover
  * what the table says needs it (only the lowest-id quorate member fences). */
 void registry_check_recovery(struct hagentd *d);
+/* For migrate/job.c: multicast a change, answer the client waiting for one,
+ * persist a record, show a remote guest's reported state, is NAME's hagentd
+ * in the group, where does NAME's migration port listen. */
+int registry_mcast(struct hagentd *d, Hagent__RegOp *op);
+void registry_answer(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int status,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+struct conn *registry_waiter(struct hagentd *d, uint32_t from, const Hagent__RegOp *op);
+void registry_save(struct hagentd *d, struct guest *g);
+void registry_show(struct hagentd *d, struct guest *g, enum gstate to, const char *reason);
+bool registry_member(struct hagentd *d, const char *name);
+bool registry_node_endpoint(struct hagentd *d, const char *name, char *addr, size_t len,
+			    uint16_t *port);
+
 /* Why a lost node's guests wait, for `hactl status` ("" when none). */
 const char *registry_recovery_note(struct hagentd *d);
 

@@ -19,6 +19,7 @@
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
 #include "lib/log.h"
+#include "migrate/job.h"
 
 #define BIT(s) (1u << (s))
 /* States a request is over in. */
@@ -138,14 +139,17 @@ static void req_list(struct conn *c, const Hagent__Request *req)
 	struct hagentd *d = control_daemon(c);
 	Hagent__Response resp = HAGENT__RESPONSE__INIT;
 	Hagent__GuestInfo *infos, **ptrs;
+	Hagent__MigInfo *migs;
 	struct guest *g;
 	size_t i = 0;
 
 	infos = calloc((size_t)d->n_guests + 1, sizeof(*infos));
 	ptrs = calloc((size_t)d->n_guests + 1, sizeof(*ptrs));
-	if (!infos || !ptrs) {
+	migs = calloc((size_t)d->n_guests + 1, sizeof(*migs));
+	if (!infos || !ptrs || !migs) {
 		free(infos);
 		free(ptrs);
+		free(migs);
 		control_error(c, RC_ERROR, "out of memory");
 		return;
 	}
@@ -154,12 +158,18 @@ static void req_list(struct conn *c, const Hagent__Request *req)
 			continue;
 		hagent__guest_info__init(&infos[i]);
 		requests_fill_info(d, g, &infos[i]);
+		if (g->mig.job[0] || g->mig.last[0]) {
+			hagent__mig_info__init(&migs[i]);
+			migrate_fill_info(d, g, &migs[i]);
+			infos[i].migration = &migs[i];
+		}
 		ptrs[i] = &infos[i];
 		i++;
 	}
 	if (req->n_args && i == 0) {
 		free(infos);
 		free(ptrs);
+		free(migs);
 		control_error(c, RC_NOT_FOUND, "unknown guest '%s'", req->args[0]);
 		return;
 	}
@@ -171,6 +181,7 @@ static void req_list(struct conn *c, const Hagent__Request *req)
 	control_respond(c, &resp);
 	free(infos);
 	free(ptrs);
+	free(migs);
 }
 
 /* In a cluster every ha_nodes entry must name one of corosync's nodes. */
@@ -534,13 +545,16 @@ static const struct request_def request_table[] = {
 	{ "console", 1, 1, req_console },
 	{ "events", 0, 0, req_events },
 	{ "ping", 0, 0, req_ping },
+	{ "migrate", 2, 2, migrate_req },
+	{ "migrate-abort", 1, 1, migrate_req_abort },
 };
 
 /* Requests that change guests: in a cluster they go through the registry,
  * so none may act locally before this host has joined it. */
 static bool changes_guests(const char *cmd)
 {
-	static const char *const names[] = { "add", "remove", "start", "stop", "destroy" };
+	static const char *const names[] = { "add", "remove", "start", "stop", "destroy",
+					     "migrate", "migrate-abort" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

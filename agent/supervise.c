@@ -18,6 +18,7 @@
 #include "agent/watchdog.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "migrate/job.h"
 
 /* What an event brings along. */
 struct sv_input {
@@ -435,8 +436,15 @@ static enum gstate act_exited(struct guest *g, struct sv_input *in)
 		return restart_or_fail(g, in);
 	if (after == AE_FAILED)
 		return fail(g);
-	if (after == AE_HOLD)
+	if (after == AE_HOLD) {
+		/* handed off (migrated, or the cluster moved it): show what its
+		 * owner reports */
+		if (g->owner[0] && !guest_is_local(g)) {
+			snprintf(g->reason, sizeof(g->reason), "%s", g->owner_reason);
+			return g->owner_state;
+		}
 		return GS_STOPPED;
+	}
 	return stop_for_good(g);
 }
 
@@ -691,6 +699,15 @@ void supervise_drv_event(void *owner, enum drv_event ev, const char *detail,
 
 	if (ev >= DRV_EV__COUNT)
 		return;
+	/* A migration's own events, and the pause at its end, belong to the job:
+	 * the guest is still running here until the registry says otherwise. */
+	if (ev == DRV_EV_MIGRATION ||
+	    ((ev == DRV_EV_PAUSED || ev == DRV_EV_RESUMED) && migrate_source_here(g))) {
+		migrate_source_event(g, ev, detail);
+		return;
+	}
+	if (ev == DRV_EV_EXIT && migrate_source_here(g))
+		migrate_source_event(g, ev, detail); /* the job ends; the policy applies */
 	in.ev = drv_to_sv[ev];
 	log_debug("%s: driver event %s%s%s in %s", g->cfg.name, drv_event_name(ev),
 		  detail ? ": " : "", detail ? detail : "", gstate_name(g->state));
@@ -761,6 +778,43 @@ void supervise_quorum_regained(struct guest *g)
 		return;
 	set_reason(g, "quorum regained");
 	(void)dispatch_rc(g, &in);
+}
+
+void supervise_hand_off(struct guest *g, const char *why)
+{
+	enum gstate from = g->state;
+
+	timer_cancel(g);
+	snprintf(g->reason, sizeof(g->reason), "%s", why);
+	if (g->h && g->state != GS_DESTROYING)
+		g->state = do_destroy(g, AE_HOLD);
+	else if (g->h)
+		g->after_exit = AE_HOLD;
+	if (from != g->state) {
+		log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from),
+			 gstate_name(g->state), g->reason);
+		events_publish(g->d, g, from, g->state, g->reason);
+	}
+}
+
+void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib)
+{
+	enum gstate from = g->state;
+
+	timer_cancel(g);
+	g->h = h;
+	g->state = GS_PAUSED;
+	g->boot_mem_mib = boot_mem_mib;
+	g->mem_target_mib = mem_mib;
+	g->started_at = time(NULL);
+	g->n_restarts = 0;
+	g->budget_spent = false;
+	set_reason(g, "migrated here");
+	log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from), gstate_name(g->state),
+		 g->reason);
+	events_publish(g->d, g, from, g->state, g->reason);
+	if (g->ops->resume(g->h) < 0)
+		log_err("%s: cannot resume after the migration: %s", g->cfg.name, strerror(errno));
 }
 
 void supervise_detach(struct guest *g)

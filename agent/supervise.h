@@ -32,6 +32,11 @@ void supervise_resume(struct guest *g);
  * stopped for that. */
 void supervise_quorum_lost(struct guest *g);
 void supervise_quorum_regained(struct guest *g);
+/* A guest now owned by another host (migrated away): destroy the local
+ * copy, keeping the cluster's desired state. */
+void supervise_hand_off(struct guest *g, const char *why);
+/* A migrated guest arrived: take the incoming handle (paused) and resume it. */
+void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib);
 /* hagentd exits: let go of every guest without touching it. */
 void supervise_detach(struct guest *g);
 

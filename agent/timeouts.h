@@ -111,4 +111,16 @@
 #define QEMU_RESET_SETTLE_NS (1000ULL * 1000000ULL)
 /* systemd watchdog: notify at half of WatchdogSec (sd_watchdog_enabled). */
 
+/* Live migration (migrate/job.c).  A job's default deadline covers a large
+ * guest at a modest rate (8 GiB at 100 MiB/s is 80 s) several times over;
+ * --timeout sets it per job.  The channel's connect and handshake are local
+ * network round trips plus one TLS handshake: 10 s means the peer is wedged.
+ * The source polls QEMU's figures twice a second and shares them with the
+ * cluster once a second (one small CPG message). */
+#define TO_MIGRATE_DEFAULT_S 600
+#define TO_MIGRATE_CONNECT_MS 10000
+#define TO_MIGRATE_HANDSHAKE_MS 10000
+#define TO_MIGRATE_POLL_MS 500
+#define TO_MIGRATE_PROGRESS_MS 1000
+
 #endif

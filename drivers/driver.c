@@ -32,6 +32,7 @@ static const char *const event_names[DRV_EV__COUNT] = {
 	[DRV_EV_RESUMED] = "resumed",
 	[DRV_EV_EXIT] = "exit",
 	[DRV_EV_DUMP_DONE] = "dump-done",
+	[DRV_EV_MIGRATION] = "migration",
 };
 
 const char *drv_event_name(enum drv_event ev)

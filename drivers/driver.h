@@ -24,6 +24,8 @@ enum drv_event {
 	DRV_EV_RESUMED,     /* running again after a pause */
 	DRV_EV_EXIT,        /* the guest process is gone; see drv_exit */
 	DRV_EV_DUMP_DONE,   /* coredump finished (ok or not: see detail) */
+	DRV_EV_MIGRATION,   /* migration status changed; detail = QEMU's status
+			     * (active, completed, failed: why, cancelled, ...) */
 	DRV_EV__COUNT
 };
 
@@ -48,7 +50,28 @@ struct drv_host {
 	const char *accel;        /* "auto" | "kvm" | "tcg" */
 	const char *dump_dir;     /* coredump-* writes NAME-TIME.core here */
 	drv_event_fn event;       /* called for every event of every guest */
+	bool qmp_observer;        /* hagent.conf qmp_observer: a second QMP monitor */
 };
+
+/* Live migration (migrate/job.c drives it). */
+struct drv_migrate_params {
+	unsigned downtime_ms;      /* max downtime; 0 = QEMU's default */
+	unsigned bandwidth_mib;    /* MiB/s; 0 = unlimited */
+	bool auto_converge;        /* throttle a guest that dirties faster than the link */
+	const char *tls_dir;       /* QEMU TLS-PSK: dir with keys.psk; NULL = none */
+	const char *tls_hostname;  /* source: the destination's name */
+};
+
+struct drv_migrate_stats {
+	char status[32];           /* QEMU's: setup, active, completed, failed, ... */
+	char error[160];           /* when failed */
+	uint64_t total_bytes, transferred_bytes, remaining_bytes;
+	uint64_t rate_bps;         /* bytes/s */
+	uint64_t dirty_rate;       /* pages/s */
+	int64_t expected_downtime_ms, downtime_ms, total_time_ms;
+};
+
+typedef void (*drv_migrate_query_fn)(void *arg, const struct drv_migrate_stats *st);
 
 struct driver_ops {
 	const char *name; /* "qemu", "xen" */
@@ -62,6 +85,20 @@ struct driver_ops {
 	 * On -1 nothing is left behind and err holds a one-line reason. */
 	int (*start)(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 		     struct drv_guest **out, char *err, size_t errlen);
+	/* Start a guest as the destination of a live migration: paused, waiting
+	 * for migrate_recv.  DRV_EV_PAUSED follows when it is ready. */
+	int (*start_incoming)(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			      struct drv_guest **out, char *err, size_t errlen);
+	/* Hand a connected socket to the incoming guest (the caller keeps fd). */
+	int (*migrate_recv)(struct drv_guest *g, int fd, const struct drv_migrate_params *p);
+	/* Send the guest over fd (the caller keeps fd); DRV_EV_MIGRATION events
+	 * follow, "completed" when the guest is paused here and whole there. */
+	int (*migrate_send)(struct drv_guest *g, int fd, const struct drv_migrate_params *p);
+	int (*migrate_query)(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
+	/* Stop an outgoing migration and keep (or make) the guest running here. */
+	int (*migrate_cancel)(struct drv_guest *g);
+	/* Deliver the handle's events to another owner from now on. */
+	void (*rebind)(struct drv_guest *g, struct drv_host *host, void *owner);
 	/* Re-attach to a guest that survived an hagentd restart.  Returns 0 and a
 	 * handle when its process is alive (then an event reports its current
 	 * state: RUNNING, or POWEROFF/CRASH/WATCHDOG/IO_ERROR/PAUSED if it stopped

@@ -34,6 +34,7 @@
 #include "drivers/driver.h"
 #include "drivers/qemu_argv.h"
 #include "drivers/qmp.h"
+#include "drivers/qemu_priv.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 
@@ -51,45 +52,7 @@
 #define QEMU_CMDLINE_MAX (256 * 1024)
 #define QEMU_DETAIL_MAX 512
 
-struct drv_guest {
-	struct drv_host *host;
-	void *owner;
-	char name[GUEST_NAME_MAX];
-	char qmp_path[PATH_MAX];
-	char serial_path[PATH_MAX];
-	char pid_path[PATH_MAX];
-	char log_path[PATH_MAX];
-	long memory_mib;
-	long maxmem_mib;
-	pid_t pid;
-	int pidfd;
-	bool pidfd_polled;
-	off_t log_off;       /* NAME.qemu.log size when this run began */
-	bool attached;       /* not started by this handle */
-	struct qmp *qmp;
-	bool ready;          /* query-status answered once */
-	bool requested;      /* destroy asked */
-	bool quitting;       /* QEMU announced its exit (SHUTDOWN host-*) */
-	bool exited;         /* EXIT reported */
-	bool halted;         /* a stop cause was reported; cleared by RESUME */
-	bool dumping;        /* dump-guest-memory in flight (its STOP/RESUME) */
-	bool stopped;        /* STOP seen, no RESUME since */
-	int64_t last_reset_us; /* QEMU time of the last reset (or of the run after it) */
-	bool reset_while_stopped;
-	bool reboot_shutdown; /* started with -action reboot=shutdown */
-	bool reboot_action_reset; /* reboot action switched to reset (our reset) */
-	qb_loop_timer_handle settle_timer;
-	bool settle_timer_on;
-	char why_killed[128]; /* the driver killed it on its own: why */
-	qb_loop_timer_handle kill_timer;
-	bool kill_timer_on;
-	qb_loop_timer_handle hs_timer;
-	bool hs_timer_on;
-	/* Owner callbacks may release the handle: busy counts our frames on
-	 * the stack, and freeing waits for the outermost. */
-	int busy;
-	bool gone; /* detached or released: no more events, free when idle */
-};
+
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -141,6 +104,27 @@ static const char *qmp_error_desc(json_t *error)
 }
 
 /* PATH lookup for a binary named without a '/'. */
+void qemu_guest_hold(struct drv_guest *g)
+{
+	guest_hold(g);
+}
+
+void qemu_guest_unhold(struct drv_guest *g)
+{
+	guest_unhold(g);
+}
+
+void qemu_emit(struct drv_guest *g, enum drv_event ev, const char *detail,
+	       const struct drv_exit *ex)
+{
+	emit(g, ev, detail, ex);
+}
+
+const char *qemu_error_desc(json_t *error)
+{
+	return qmp_error_desc(error);
+}
+
 static int find_binary(const char *bin, char *out, size_t len)
 {
 	const char *path, *p;
@@ -663,6 +647,12 @@ static void ev_resume(struct drv_guest *g, json_t *data, int64_t ts)
 	emit(g, DRV_EV_RESUMED, NULL, NULL);
 }
 
+static void ev_migration(struct drv_guest *g, json_t *data, int64_t ts)
+{
+	(void)ts;
+	qemu_mig_event(g, data);
+}
+
 /* QMP events hagentd cares about; the rest is logged at debug level. */
 static const struct {
 	const char *name;
@@ -671,7 +661,7 @@ static const struct {
 	{ "SHUTDOWN", ev_shutdown },	     { "RESET", ev_reset },
 	{ "GUEST_PANICKED", ev_panicked },   { "WATCHDOG", ev_watchdog },
 	{ "BLOCK_IO_ERROR", ev_io_error },   { "STOP", ev_stop },
-	{ "RESUME", ev_resume },
+	{ "RESUME", ev_resume },		     { "MIGRATION", ev_migration },
 };
 
 static void on_qmp_event(struct qmp *q, void *arg, const char *name, json_t *data, int64_t ts)
@@ -895,9 +885,11 @@ static int qemu_check(const struct guest_cfg *cfg, struct guestcfg_diags *diags)
 	return 0;
 }
 
-static struct drv_guest *guest_new(struct drv_host *host, const struct guest_cfg *cfg, void *owner)
+static struct drv_guest *guest_new(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+				   const char *tag)
 {
 	struct drv_guest *g = calloc(1, sizeof(*g));
+	char base[GUEST_NAME_MAX + 8];
 
 	if (!g)
 		return NULL;
@@ -913,11 +905,12 @@ static struct drv_guest *guest_new(struct drv_host *host, const struct guest_cfg
 		errno = EINVAL;
 		return NULL;
 	}
-	if (qemu_path(g->qmp_path, sizeof(g->qmp_path), host->run_dir, g->name, QEMU_SUFFIX_QMP) < 0 ||
-	    qemu_path(g->serial_path, sizeof(g->serial_path), host->run_dir, g->name,
+	snprintf(base, sizeof(base), "%s%s", g->name, tag ? tag : "");
+	if (qemu_path(g->qmp_path, sizeof(g->qmp_path), host->run_dir, base, QEMU_SUFFIX_QMP) < 0 ||
+	    qemu_path(g->serial_path, sizeof(g->serial_path), host->run_dir, base,
 		      QEMU_SUFFIX_SERIAL) < 0 ||
-	    qemu_path(g->pid_path, sizeof(g->pid_path), host->run_dir, g->name, QEMU_SUFFIX_PID) < 0 ||
-	    qemu_path(g->log_path, sizeof(g->log_path), host->run_dir, g->name, QEMU_SUFFIX_LOG) < 0) {
+	    qemu_path(g->pid_path, sizeof(g->pid_path), host->run_dir, base, QEMU_SUFFIX_PID) < 0 ||
+	    qemu_path(g->log_path, sizeof(g->log_path), host->run_dir, base, QEMU_SUFFIX_LOG) < 0) {
 		free(g);
 		errno = ENAMETOOLONG;
 		return NULL;
@@ -945,8 +938,8 @@ static int guest_watch(struct drv_guest *g, uint64_t hs_ns)
 	return 0;
 }
 
-static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
-		      struct drv_guest **out, char *err, size_t errlen)
+static int start_common(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			struct drv_guest **out, char *err, size_t errlen, bool incoming)
 {
 	const char *bin = host->qemu_binary ? host->qemu_binary : QEMU_DEFAULT;
 	struct guestcfg_diags *diags = NULL;
@@ -959,7 +952,7 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 
 	*out = NULL;
 	err[0] = '\0';
-	g = guest_new(host, cfg, owner);
+	g = guest_new(host, cfg, owner, incoming ? QEMU_INCOMING_TAG : NULL);
 	if (!g) {
 		snprintf(err, errlen, "guest name '%s' or run_dir unusable: %s", cfg->name,
 			 strerror(errno));
@@ -990,6 +983,10 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 	o.binary = path;
 	o.qmp_fd = QEMU_CHILD_QMP_FD;
 	o.serial_fd = QEMU_CHILD_SERIAL_FD;
+	o.observer = host->qmp_observer;
+	o.incoming = incoming;
+	o.file_tag = incoming ? QEMU_INCOMING_TAG : NULL;
+	g->incoming = incoming;
 	if (qemu_argv_build(cfg, &o, &a, diags) < 0) {
 		for (i = 0; i < diags->n; i++) {
 			if (diags->d[i].level == DIAG_ERROR) {
@@ -1088,6 +1085,19 @@ fail:
 	return -1;
 }
 
+static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+		      struct drv_guest **out, char *err, size_t errlen)
+{
+	return start_common(host, cfg, owner, out, err, errlen, false);
+}
+
+/* The destination of a migration: paused (-S), waiting for migrate-incoming. */
+static int qemu_start_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			       struct drv_guest **out, char *err, size_t errlen)
+{
+	return start_common(host, cfg, owner, out, err, errlen, true);
+}
+
 static int qemu_attach(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 		       struct drv_guest **out)
 {
@@ -1096,7 +1106,7 @@ static int qemu_attach(struct drv_host *host, const struct guest_cfg *cfg, void 
 	int saved;
 
 	*out = NULL;
-	g = guest_new(host, cfg, owner);
+	g = guest_new(host, cfg, owner, NULL);
 	if (!g)
 		return -1;
 	g->attached = true;
@@ -1280,6 +1290,7 @@ static const char *qemu_console_path(struct drv_guest *g)
 static void guest_free(struct drv_guest *g)
 {
 	guest_disconnect(g);
+	qemu_mig_free(g);
 	g->gone = true;
 	if (g->busy == 0)
 		free(g);
@@ -1308,6 +1319,12 @@ const struct driver_ops qemu_driver_ops = {
 	.available = qemu_available,
 	.check = qemu_check,
 	.start = qemu_start,
+	.start_incoming = qemu_start_incoming,
+	.migrate_recv = qemu_migrate_recv,
+	.migrate_send = qemu_migrate_send,
+	.migrate_query = qemu_migrate_query,
+	.migrate_cancel = qemu_migrate_cancel,
+	.rebind = qemu_rebind,
 	.attach = qemu_attach,
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,

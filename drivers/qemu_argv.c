@@ -467,6 +467,14 @@ static void emit_vnc(struct argv_ctx *c)
 		argf(c, "%s:%d%s", listen, c->cfg->vncdisplay >= 0 ? c->cfg->vncdisplay : 0, to);
 }
 
+/* RUN_DIR/NAME[TAG]SUFFIX: an incoming guest's files carry a tag until it
+ * is the guest (qemu_migrate.c renames them). */
+static int run_path(struct argv_ctx *c, char *buf, size_t len, const char *suffix)
+{
+	return fs_path(buf, len, "%s/%s%s%s", c->opts->run_dir, c->cfg->name,
+		       c->opts->file_tag ? c->opts->file_tag : "", suffix);
+}
+
 /* The socket chardevs: an inherited listening socket (fd=) or, without
  * one, a path QEMU binds itself. */
 static void socket_chardev(struct argv_ctx *c, const char *id, int fd, const char *suffix,
@@ -478,7 +486,7 @@ static void socket_chardev(struct argv_ctx *c, const char *id, int fd, const cha
 		argf(c, "socket,id=%s,fd=%d,server=on,wait=off%s", id, fd, extra);
 		return;
 	}
-	if (qemu_path(path, sizeof(path), c->opts->run_dir, c->cfg->name, suffix) < 0) {
+	if (run_path(c, path, sizeof(path), suffix) < 0) {
 		argv_error(c, "", "run_dir path too long");
 		return;
 	}
@@ -492,7 +500,7 @@ static void emit_serial(struct argv_ctx *c)
 {
 	char path[PATH_MAX], esc[2 * PATH_MAX + 1], extra[2 * PATH_MAX + 32];
 
-	if (qemu_path(path, sizeof(path), c->opts->run_dir, c->cfg->name, QEMU_SUFFIX_CONSOLE) < 0) {
+	if (run_path(c, path, sizeof(path), QEMU_SUFFIX_CONSOLE) < 0) {
 		argv_error(c, "", "run_dir path too long");
 		return;
 	}
@@ -590,7 +598,7 @@ static void emit_control(struct argv_ctx *c)
 {
 	char path[PATH_MAX];
 
-	if (qemu_path(path, sizeof(path), c->opts->run_dir, c->cfg->name, QEMU_SUFFIX_PID) < 0) {
+	if (run_path(c, path, sizeof(path), QEMU_SUFFIX_PID) < 0) {
 		argv_error(c, "", "run_dir path too long");
 		return;
 	}
@@ -600,6 +608,17 @@ static void emit_control(struct argv_ctx *c)
 	socket_chardev(c, "qmp", c->opts->qmp_fd, QEMU_SUFFIX_QMP, "");
 	arg(c, "-mon");
 	arg(c, "chardev=qmp,mode=control");
+	if (c->opts->incoming) {
+		arg(c, "-S");
+		arg(c, "-incoming");
+		arg(c, "defer");
+	}
+	if (c->opts->observer) {
+		arg(c, "-chardev");
+		socket_chardev(c, "qmpobs", -1, QEMU_SUFFIX_OBSERVE, "");
+		arg(c, "-mon");
+		arg(c, "chardev=qmpobs,mode=control");
+	}
 }
 
 /* One entry per xl key (or group of keys read together); "" = always. */

@@ -18,6 +18,7 @@
 #define QEMU_SUFFIX_PID ".pid"             /* QEMU's -pidfile */
 #define QEMU_SUFFIX_CONSOLE ".console.log" /* all serial output */
 #define QEMU_SUFFIX_LOG ".qemu.log"        /* QEMU's stdout/stderr */
+#define QEMU_SUFFIX_OBSERVE ".observe.qmp" /* second QMP monitor for test observers */
 
 struct qemu_argv_opts {
 	const char *run_dir;
@@ -27,7 +28,15 @@ struct qemu_argv_opts {
 	 * QEMU create the socket itself at RUN_DIR/NAME.qmp|.serial. */
 	int qmp_fd;
 	int serial_fd;
+	/* A second QMP monitor at RUN_DIR/NAME.observe.qmp for an outside
+	 * observer (the lab's dual-run checker asks each copy's run state). */
+	bool observer;
+	/* The destination of a live migration: -S -incoming defer. */
+	bool incoming;
+	/* inserted between NAME and each run_dir file's suffix (NULL = none) */
+	const char *file_tag;
 };
+#define QEMU_INCOMING_TAG ".in"
 
 struct qemu_argv {
 	char *argv[QEMU_ARGV_MAX + 1]; /* NULL-terminated, each malloc'd */

@@ -31,6 +31,9 @@ int client_finish(struct hactl *h, Hagent__Response *resp);
 void output_guests(struct hactl *h, Hagent__Response *resp, bool status);
 void output_event(struct hactl *h, const Hagent__Event *ev);
 
+/* hactl/migrate.c */
+int cmd_migrate(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv);
+
 /* hactl/console.c */
 int console_run(const char *path, const char *name);
 

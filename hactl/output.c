@@ -121,6 +121,21 @@ void output_guests(struct hactl *h, Hagent__Response *resp, bool status)
 			printf("  (%s)", g->reason);
 		printf("\n");
 	}
+	for (i = 0; status && i < resp->n_guests; i++) {
+		const Hagent__MigInfo *m = resp->guests[i]->migration;
+		if (!m)
+			continue;
+		if (m->job[0])
+			printf("Migrating %s: %s -> %s, %s (QEMU %s), %.0f/%.0f MiB sent, %.1f MiB/s, "
+			       "dirty %llu pages/s, %llu s\n", resp->guests[i]->name, m->src, m->dst,
+			       m->phase, m->status[0] ? m->status : "-",
+			       (double)m->transferred_bytes / 1048576.0,
+			       (double)m->total_bytes / 1048576.0, (double)m->rate_bps / 1048576.0,
+			       (unsigned long long)m->dirty_rate,
+			       (unsigned long long)(m->elapsed_ms / 1000));
+		else if (m->last[0])
+			printf("Last migration of %s: %s\n", resp->guests[i]->name, m->last);
+	}
 }
 
 void output_event(struct hactl *h, const Hagent__Event *ev)

@@ -14,6 +14,7 @@ enum frame_type {
 	FRAME_RESPONSE = 2,
 	FRAME_EVENT = 3,
 	FRAME_REGOP = 4,   /* registry change over CPG */
+	FRAME_MIGRATE = 5, /* migration channel handshake (migrate/channel.c) */
 };
 
 #define FRAME_HDR 5u

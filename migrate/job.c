@@ -1,0 +1,868 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cluster.h"
+#include "agent/control.h"
+#include "agent/guests.h"
+#include "agent/placement.h"
+#include "agent/registry.h"
+#include "agent/requests.h"
+#include "agent/supervise.h"
+#include "agent/timeouts.h"
+#include "agent/watchdog.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "migrate/channel.h"
+#include "migrate/job.h"
+
+/* The daemon's migration endpoint. */
+struct migrate {
+	struct mchan_key key;
+	enum mchan_mode mode;
+	struct mchan_server *srv;
+	char tls_dir[PATH_MAX]; /* QEMU's TLS-PSK credentials ("" = QEMU sends plain) */
+	char why_off[256];      /* why migrations are refused here ("" = they are not) */
+};
+
+/* This host's side of one job. */
+struct migjob {
+	struct hagentd *d;
+	struct guest *g;        /* NULL once the job let go of its guest */
+	const struct driver_ops *ops;
+	char job[64];
+	char guest[GUEST_NAME_MAX];
+	bool src;
+	/* destination */
+	struct drv_host host;   /* d->drv, with the events coming here */
+	struct drv_guest *h;    /* the incoming QEMU */
+	long boot_mem_mib, mem_mib;
+	bool ready_sent;
+	bool received;          /* the source's connection was handed to QEMU */
+	/* source */
+	struct mchan_client *cl;
+	qb_loop_timer_handle deadline, poll;
+	bool deadline_on, poll_on;
+	uint64_t last_progress_ms;
+	bool sending, ended;    /* QEMU migration under way / outcome reported */
+	int completed_queries;
+};
+
+static const char *phase_name(enum mig_phase p)
+{
+	switch (p) {
+	case MIG_PREPARE: return "prepare";
+	case MIG_TRANSFER: return "transfer";
+	default: return "none";
+	}
+}
+
+static bool local_node(struct hagentd *d, const char *node)
+{
+	return !strcmp(node, d->conf.node_name);
+}
+
+static void publish(struct hagentd *d, struct guest *g, const char *from, const char *to,
+		    const char *cause)
+{
+	log_info("migration %s of %s: %s -> %s (%s)", g->mig.job[0] ? g->mig.job : "-",
+		 g->cfg.name, from, to, cause);
+	events_publish_raw(d, g->cfg.name, g->owner, from, to, cause);
+}
+
+/* --- sending phases ---------------------------------------------------------- */
+
+static void send_phase(struct hagentd *d, struct guest *g, const char *job, const char *phase,
+		       const char *reason, const struct drv_migrate_stats *st)
+{
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	Hagent__MigInfo mi = HAGENT__MIG_INFO__INIT;
+
+	op.kind = HAGENT__REG_OP__KIND__MIG_PHASE;
+	op.name = g->cfg.name;
+	op.node = d->conf.node_name;
+	op.job = (char *)job;
+	op.state = (char *)phase;
+	op.reason = (char *)(reason ? reason : "");
+	if (st) {
+		mi.status = (char *)st->status;
+		mi.total_bytes = st->total_bytes;
+		mi.transferred_bytes = st->transferred_bytes;
+		mi.remaining_bytes = st->remaining_bytes;
+		mi.rate_bps = st->rate_bps;
+		mi.dirty_rate = st->dirty_rate;
+		mi.expected_downtime_ms = st->expected_downtime_ms;
+		mi.downtime_ms = st->downtime_ms;
+		mi.elapsed_ms = st->total_time_ms > 0 ? (uint64_t)st->total_time_ms : 0;
+		op.mig = &mi;
+	}
+	if (registry_mcast(d, &op) < 0)
+		log_err("migration %s of %s: cannot announce %s: %s", job, g->cfg.name, phase,
+			strerror(errno));
+}
+
+static void job_abort_send(struct migjob *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void job_abort_send(struct migjob *j, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	if (!j->g || j->ended)
+		return;
+	j->ended = true;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_err("migration %s of %s: %s", j->job, j->guest, why);
+	send_phase(j->d, j->g, j->job, "abort", why, NULL);
+}
+
+/* --- the job object -------------------------------------------------------- */
+
+static void timers_off(struct migjob *j)
+{
+	if (j->deadline_on)
+		qb_loop_timer_del(j->d->loop, j->deadline);
+	if (j->poll_on)
+		qb_loop_timer_del(j->d->loop, j->poll);
+	j->deadline_on = j->poll_on = false;
+}
+
+/* Free now, or (destination) once its incoming QEMU has exited. */
+static void job_release(struct migjob *j)
+{
+	timers_off(j);
+	if (j->cl) {
+		mchan_client_cancel(j->cl);
+		j->cl = NULL;
+	}
+	if (j->g && j->g->mig.local == j)
+		j->g->mig.local = NULL;
+	j->g = NULL;
+	if (j->h) {
+		/* An incoming QEMU never ran the guest: kill it; the job is freed
+		 * on its EXIT (dst_event), which also unlinks its files. */
+		if (j->ops->destroy(j->h) == 0)
+			return;
+		log_err("migration %s of %s: cannot destroy the incoming QEMU: %s", j->job,
+			j->guest, strerror(errno));
+		j->ops->release(j->h);
+		j->h = NULL;
+	}
+	free(j);
+}
+
+static struct migjob *job_new(struct hagentd *d, struct guest *g, bool src)
+{
+	struct migjob *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->d = d;
+	j->g = g;
+	j->src = src;
+	j->ops = g->ops;
+	snprintf(j->job, sizeof(j->job), "%s", g->mig.job);
+	snprintf(j->guest, sizeof(j->guest), "%s", g->cfg.name);
+	g->mig.local = j;
+	return j;
+}
+
+/* --- destination ------------------------------------------------------------ */
+
+static void dst_event(void *owner, enum drv_event ev, const char *detail,
+		      const struct drv_exit *exit_info)
+{
+	struct migjob *j = owner;
+
+	(void)exit_info;
+	if (ev == DRV_EV_EXIT) {
+		j->ops->release(j->h);
+		j->h = NULL;
+		if (!j->g) {
+			free(j); /* aborted: this was what we waited for */
+			return;
+		}
+		job_abort_send(j, "the incoming QEMU on %s exited: %s", j->d->conf.node_name,
+			       detail ? detail : "?");
+		return;
+	}
+	if (!j->g)
+		return;
+	if (ev == DRV_EV_PAUSED && !j->ready_sent) {
+		j->ready_sent = true;
+		log_info("migration %s of %s: incoming QEMU ready (%s)", j->job, j->guest,
+			 detail ? detail : "");
+		send_phase(j->d, j->g, j->job, "ready", NULL, NULL);
+		return;
+	}
+	if (ev == DRV_EV_MIGRATION) {
+		log_info("migration %s of %s: destination QEMU: %s", j->job, j->guest,
+			 detail ? detail : "");
+		if (detail && !strncmp(detail, "failed", 6))
+			job_abort_send(j, "the destination QEMU says the migration %s", detail);
+	}
+}
+
+static void dst_prepare(struct hagentd *d, struct guest *g)
+{
+	struct migjob *j = job_new(d, g, false);
+	struct guest_cfg *cfg;
+	char err[256] = "out of memory";
+	int rc = -1;
+
+	if (!j) {
+		log_crit("migration of %s: out of memory", g->cfg.name);
+		return;
+	}
+	j->host = d->drv;
+	j->host.event = dst_event;
+	cfg = guests_load_cfg(g);
+	if (cfg && watchdog_arm(d, err, sizeof(err)) == 0) {
+		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+		j->boot_mem_mib = cfg->maxmem_mib;
+		j->mem_mib = cfg->memory_mib;
+		rc = g->ops->start_incoming(&j->host, cfg, j, &j->h, err, sizeof(err));
+	}
+	free(cfg);
+	if (rc < 0) {
+		j->h = NULL;
+		job_abort_send(j, "cannot start the incoming QEMU on %s: %s", d->conf.node_name, err);
+	}
+}
+
+static int chan_verify(void *arg, const struct mchan_hello *h, char *why, size_t len)
+{
+	struct hagentd *d = arg;
+	struct guest *g = guests_find(d, h->guest);
+
+	if (!g) {
+		snprintf(why, len, "unknown guest '%s'", h->guest);
+		return -1;
+	}
+	if (!g->mig.job[0] || strcmp(g->mig.job, h->job) || !g->mig.local || g->mig.local->src) {
+		snprintf(why, len, "no migration %s of %s to this host", h->job, h->guest);
+		return -1;
+	}
+	if (strcmp(g->mig.src, h->src) || strcmp(g->mig.dst, d->conf.node_name) ||
+	    h->gen != g->gen) {
+		snprintf(why, len, "migration %s of %s: source %s gen %" PRIu64
+			 " does not match the registry (%s, gen %" PRIu64 ")",
+			 h->job, h->guest, h->src, h->gen, g->mig.src, g->gen);
+		return -1;
+	}
+	if (!g->mig.local->h || !g->mig.local->ready_sent || g->mig.local->received) {
+		snprintf(why, len, "migration %s of %s: the incoming QEMU is not waiting", h->job,
+			 h->guest);
+		return -1;
+	}
+	return 0;
+}
+
+static void chan_accept(void *arg, const struct mchan_hello *h, int fd)
+{
+	struct hagentd *d = arg;
+	struct guest *g = guests_find(d, h->guest);
+	struct migjob *j = g ? g->mig.local : NULL;
+	struct drv_migrate_params p = { 0 };
+
+	if (!j || j->src || !j->h || strcmp(j->job, h->job)) {
+		log_warn("migration %s of %s: gone before its connection arrived", h->job, h->guest);
+		close(fd);
+		return;
+	}
+	p.tls_dir = d->migrate->tls_dir[0] ? d->migrate->tls_dir : NULL;
+	j->received = true;
+	log_info("migration %s of %s: %s connected; handing the channel to QEMU", j->job, j->guest,
+		 h->src);
+	if (g->ops->migrate_recv(j->h, fd, &p) < 0)
+		job_abort_send(j, "cannot hand the channel to the incoming QEMU: %s",
+			       strerror(errno));
+	close(fd);
+}
+
+/* --- source ------------------------------------------------------------------ */
+
+static void src_poll_arm(struct migjob *j);
+
+static void src_stats(void *arg, const struct drv_migrate_stats *st)
+{
+	struct migjob *j = arg;
+	uint64_t now = now_ms();
+
+	if (!j->g)
+		return;
+	j->g->mig.st = *st;
+	if (!j->ended && j->sending && now - j->last_progress_ms >= TO_MIGRATE_PROGRESS_MS) {
+		j->last_progress_ms = now;
+		send_phase(j->d, j->g, j->job, "progress", NULL, st);
+	}
+}
+
+static void src_poll_cb(void *arg)
+{
+	struct migjob *j = arg;
+
+	j->poll_on = false;
+	if (!j->g || j->ended || !j->g->h)
+		return;
+	if (j->g->ops->migrate_query(j->g->h, src_stats, j) < 0)
+		log_warn("migration %s of %s: query-migrate: %s", j->job, j->guest, strerror(errno));
+	src_poll_arm(j);
+}
+
+static void src_poll_arm(struct migjob *j)
+{
+	j->poll_on = qb_loop_timer_add(j->d->loop, QB_LOOP_LOW, TO_MIGRATE_POLL_MS * 1000000ULL, j,
+				       src_poll_cb, &j->poll) == 0;
+}
+
+static void src_deadline_cb(void *arg)
+{
+	struct migjob *j = arg;
+
+	j->deadline_on = false;
+	if (j->g)
+		job_abort_send(j, "timed out after %u s (%s)", j->g->mig.timeout_s,
+			       phase_name(j->g->mig.phase));
+}
+
+static void src_connected(void *arg, int fd, const char *err)
+{
+	struct migjob *j = arg;
+	struct hagentd *d = j->d;
+	struct guest *g = j->g;
+	struct drv_migrate_params p = { 0 };
+
+	j->cl = NULL;
+	if (!g) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd < 0) {
+		job_abort_send(j, "channel to %s: %s", g->mig.dst, err ? err : "failed");
+		return;
+	}
+	if (!g->h) {
+		close(fd);
+		job_abort_send(j, "the guest stopped on %s", d->conf.node_name);
+		return;
+	}
+	p.downtime_ms = g->mig.downtime_ms;
+	p.bandwidth_mib = g->mig.bandwidth_mib;
+	p.auto_converge = true;
+	p.tls_dir = d->migrate->tls_dir[0] ? d->migrate->tls_dir : NULL;
+	p.tls_hostname = g->mig.dst;
+	if (g->ops->migrate_send(g->h, fd, &p) < 0) {
+		close(fd);
+		job_abort_send(j, "cannot start QEMU's migration: %s", strerror(errno));
+		return;
+	}
+	close(fd);
+	j->sending = true;
+	j->last_progress_ms = now_ms();
+	src_poll_arm(j);
+}
+
+static void src_transfer(struct hagentd *d, struct guest *g)
+{
+	struct migjob *j = g->mig.local;
+	struct mchan_hello h = { 0 };
+	char addr[64], err[256] = "";
+	uint16_t port;
+
+	if (!j)
+		return;
+	if (!registry_node_endpoint(d, g->mig.dst, addr, sizeof(addr), &port)) {
+		job_abort_send(j, "no migration address known for %s", g->mig.dst);
+		return;
+	}
+	snprintf(h.job, sizeof(h.job), "%s", g->mig.job);
+	snprintf(h.guest, sizeof(h.guest), "%s", g->cfg.name);
+	h.gen = g->gen;
+	snprintf(h.src, sizeof(h.src), "%s", g->mig.src);
+	snprintf(h.dst, sizeof(h.dst), "%s", g->mig.dst);
+	log_info("migration %s of %s: connecting to %s at %s:%u", j->job, j->guest, g->mig.dst,
+		 addr, port);
+	j->cl = mchan_connect(d->loop, d->migrate->mode, &d->migrate->key, addr, port, &h,
+			      TO_MIGRATE_CONNECT_MS, src_connected, j, err, sizeof(err));
+	if (!j->cl)
+		job_abort_send(j, "channel to %s (%s:%u): %s", g->mig.dst, addr, port, err);
+}
+
+static void src_begin(struct hagentd *d, struct guest *g)
+{
+	struct migjob *j = job_new(d, g, true);
+
+	if (!j) {
+		log_crit("migration of %s: out of memory", g->cfg.name);
+		return;
+	}
+	j->deadline_on = qb_loop_timer_add(d->loop, QB_LOOP_MED,
+					   (uint64_t)g->mig.timeout_s * 1000000000ULL, j,
+					   src_deadline_cb, &j->deadline) == 0;
+}
+
+bool migrate_source_here(const struct guest *g)
+{
+	return g->mig.local && g->mig.local->src;
+}
+
+static void src_completed(void *arg, const struct drv_migrate_stats *st)
+{
+	struct migjob *j = arg;
+
+	if (!j->g || j->ended)
+		return;
+	/* QEMU may answer "completed" with zero figures at first: ask again */
+	if (st->total_time_ms == 0 && j->completed_queries++ < 3 && j->g->h &&
+	    j->g->ops->migrate_query(j->g->h, src_completed, j) == 0)
+		return;
+	j->ended = true;
+	j->g->mig.st = *st;
+	log_notice("migration %s of %s: QEMU completed (total %" PRId64 " ms, downtime %" PRId64
+		   " ms); committing", j->job, j->guest, st->total_time_ms, st->downtime_ms);
+	send_phase(j->d, j->g, j->job, "commit", NULL, st);
+}
+
+void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail)
+{
+	struct migjob *j = g->mig.local;
+
+	if (!j || !j->src) {
+		log_debug("%s: %s (%s) outside a migration", g->cfg.name, drv_event_name(ev),
+			  detail ? detail : "");
+		return;
+	}
+	if (ev == DRV_EV_PAUSED || ev == DRV_EV_RESUMED) {
+		log_info("migration %s of %s: source QEMU %s (%s)", j->job, j->guest,
+			 drv_event_name(ev), detail ? detail : "");
+		return;
+	}
+	if (ev == DRV_EV_EXIT) {
+		job_abort_send(j, "the guest's QEMU exited on %s", g->d->conf.node_name);
+		return;
+	}
+	log_info("migration %s of %s: source QEMU: %s", j->job, j->guest, detail ? detail : "");
+	if (!detail)
+		return;
+	if (!strcmp(detail, "completed")) {
+		/* the final figures first: they go with the commit */
+		if (g->ops->migrate_query(g->h, src_completed, j) < 0) {
+			struct drv_migrate_stats st = { .status = "completed" };
+			src_completed(j, &st);
+		}
+	} else if (!strncmp(detail, "failed", 6)) {
+		job_abort_send(j, "QEMU: migration %s", detail);
+	}
+}
+
+/* --- applying the registry's changes ------------------------------------ */
+
+/* The job ends here without a commit: keep (or resume) the source's copy,
+ * destroy the destination's.  Every member runs this at the same point. */
+static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
+{
+	struct migjob *j = g->mig.local;
+
+	snprintf(g->mig.last, sizeof(g->mig.last), "migration %s to %s aborted: %s", g->mig.job,
+		 g->mig.dst, why);
+	publish(d, g, phase_name(g->mig.phase), "aborted", why);
+	if (j) {
+		if (j->src && g->h && j->sending && g->ops->migrate_cancel(g->h) < 0)
+			log_err("migration %s of %s: cannot cancel: %s", j->job, j->guest,
+				strerror(errno));
+		j->ended = true;
+		job_release(j);
+	}
+	g->mig.job[0] = '\0';
+	g->mig.phase = MIG_NONE;
+	g->mig.local = NULL;
+}
+
+static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+{
+	struct guest *g = guests_find(d, op->name);
+	uint32_t id;
+	char why[512];
+
+	if (!g) {
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
+		return;
+	}
+	if (!op->node || !cluster_node_id(d, op->node, &id)) {
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown node '%s'", op->node ? op->node : "");
+		return;
+	}
+	if (g->mig.job[0]) {
+		registry_answer(d, from, op, RC_ERROR,
+				"%s is already migrating (job %s, %s to %s, %s)", g->cfg.name,
+				g->mig.job, g->mig.src, g->mig.dst, phase_name(g->mig.phase));
+		return;
+	}
+	if (g->cfg.managed_by_pacemaker) {
+		registry_answer(d, from, op, RC_ERROR,
+				"%s is managed by Pacemaker: move it with crm_resource --move",
+				g->cfg.name);
+		return;
+	}
+	if (g->desired != DESIRED_RUNNING || !g->owner[0] || g->state != GS_RUNNING) {
+		registry_answer(d, from, op, RC_ERROR, "%s is not running (%s%s%s)", g->cfg.name,
+				gstate_name(g->state), g->owner[0] ? " on " : "", g->owner);
+		return;
+	}
+	if (!strcmp(g->owner, op->node)) {
+		registry_answer(d, from, op, RC_ERROR, "%s already runs on %s", g->cfg.name,
+				op->node);
+		return;
+	}
+	if (!registry_member(d, op->node)) {
+		registry_answer(d, from, op, RC_ERROR, "node %s is down (no hagentd in the group)",
+				op->node);
+		return;
+	}
+	if (op->gen != g->gen) {
+		registry_answer(d, from, op, RC_ERROR, "%s changed meanwhile (gen %" PRIu64
+				", asked for %" PRIu64 "); try again", g->cfg.name, g->gen, op->gen);
+		return;
+	}
+	if (!placement_fits(d, g, op->node, why, sizeof(why))) {
+		registry_answer(d, from, op, RC_ERROR, "cannot migrate %s to %s: %s", g->cfg.name,
+				op->node, why);
+		return;
+	}
+	memset(&g->mig.st, 0, sizeof(g->mig.st));
+	snprintf(g->mig.job, sizeof(g->mig.job), "%s", op->job);
+	snprintf(g->mig.src, sizeof(g->mig.src), "%s", g->owner);
+	snprintf(g->mig.dst, sizeof(g->mig.dst), "%s", op->node);
+	g->mig.phase = MIG_PREPARE;
+	g->mig.downtime_ms = op->downtime_ms;
+	g->mig.bandwidth_mib = op->bandwidth_mib;
+	g->mig.timeout_s = op->timeout_s ? op->timeout_s : TO_MIGRATE_DEFAULT_S;
+	g->mig.began_ms = now_ms();
+	g->mig.local = NULL;
+	publish(d, g, "none", "prepare", "migration requested");
+	registry_answer(d, from, op, 0, NULL);
+	if (local_node(d, g->mig.dst))
+		dst_prepare(d, g);
+	else if (local_node(d, g->mig.src))
+		src_begin(d, g);
+}
+
+static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp *op)
+{
+	struct migjob *j = g->mig.local;
+	uint64_t ms = now_ms() - g->mig.began_ms;
+	char src[64];
+
+	if (g->mig.phase != MIG_TRANSFER) {
+		log_warn("migration %s of %s: commit in phase %s refused", g->mig.job, g->cfg.name,
+			 phase_name(g->mig.phase));
+		return;
+	}
+	if (op->mig) {
+		g->mig.st.downtime_ms = op->mig->downtime_ms;
+		g->mig.st.total_time_ms = (int64_t)op->mig->elapsed_ms;
+	}
+	snprintf(src, sizeof(src), "%s", g->mig.src);
+	snprintf(g->mig.last, sizeof(g->mig.last),
+		 "migrated from %s to %s in %" PRIu64 " ms (QEMU: %" PRId64 " ms, downtime %" PRId64
+		 " ms)", g->mig.src, g->mig.dst, ms, g->mig.st.total_time_ms, g->mig.st.downtime_ms);
+	/* the one decision: from here on the destination's copy is the guest */
+	g->gen++;
+	snprintf(g->owner, sizeof(g->owner), "%s", g->mig.dst);
+	registry_save(d, g);
+	publish(d, g, "transfer", "commit", g->mig.last);
+	g->mig.job[0] = '\0';
+	g->mig.phase = MIG_NONE;
+	g->mig.local = NULL;
+	if (!j) {
+		registry_show(d, g, GS_RUNNING, "migrated here");
+		return;
+	}
+	j->ended = true;
+	if (!j->src && j->h) {
+		struct drv_guest *h = j->h;
+		j->h = NULL;
+		g->ops->rebind(h, &d->drv, g);
+		supervise_adopt(g, h, j->boot_mem_mib, j->mem_mib);
+	} else if (j->src) {
+		char why[128];
+		snprintf(why, sizeof(why), "migrated to %s", g->owner);
+		g->owner_state = GS_RUNNING;
+		snprintf(g->owner_reason, sizeof(g->owner_reason), "migrated from %s", src);
+		supervise_hand_off(g, why);
+	}
+	job_release(j);
+}
+
+static void apply_phase(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+{
+	struct guest *g = guests_find(d, op->name);
+	const char *ph = op->state ? op->state : "";
+
+	if (!g || !op->job || !g->mig.job[0] || strcmp(g->mig.job, op->job)) {
+		if (!strcmp(ph, "abort"))
+			registry_answer(d, from, op, RC_ERROR, "%s: no migration %s running",
+					op->name, op->job && op->job[0] ? op->job : "");
+		else
+			log_info("migration %s of %s: %s for an ended job ignored",
+				 op->job ? op->job : "?", op->name, ph);
+		return;
+	}
+	if (!strcmp(ph, "ready")) {
+		if (g->mig.phase != MIG_PREPARE)
+			return;
+		g->mig.phase = MIG_TRANSFER;
+		publish(d, g, "prepare", "transfer", "the destination is ready");
+		if (local_node(d, g->mig.src))
+			src_transfer(d, g);
+	} else if (!strcmp(ph, "progress")) {
+		if (op->mig) {
+			g->mig.st.total_bytes = op->mig->total_bytes;
+			g->mig.st.transferred_bytes = op->mig->transferred_bytes;
+			g->mig.st.remaining_bytes = op->mig->remaining_bytes;
+			g->mig.st.rate_bps = op->mig->rate_bps;
+			g->mig.st.dirty_rate = op->mig->dirty_rate;
+			g->mig.st.expected_downtime_ms = op->mig->expected_downtime_ms;
+			snprintf(g->mig.st.status, sizeof(g->mig.st.status), "%s",
+				 op->mig->status ? op->mig->status : "");
+		}
+	} else if (!strcmp(ph, "commit")) {
+		apply_commit(d, g, op);
+	} else if (!strcmp(ph, "abort")) {
+		end_aborted(d, g, op->reason && op->reason[0] ? op->reason : "aborted");
+		registry_answer(d, from, op, 0, NULL);
+	} else {
+		log_warn("migration %s of %s: unknown phase '%.32s' ignored", op->job, op->name, ph);
+	}
+}
+
+void migrate_apply(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+{
+	if (op->kind == HAGENT__REG_OP__KIND__MIGRATE)
+		apply_migrate(d, from, op);
+	else
+		apply_phase(d, from, op);
+}
+
+void migrate_members_changed(struct hagentd *d)
+{
+	struct guest *g;
+	char why[160];
+
+	guests_for_each(g, d) {
+		const char *gone;
+		if (!g->mig.job[0])
+			continue;
+		gone = !registry_member(d, g->mig.src) ? g->mig.src
+		     : !registry_member(d, g->mig.dst) ? g->mig.dst : NULL;
+		if (!gone)
+			continue;
+		snprintf(why, sizeof(why), "%s left the cluster group (%s)", gone,
+			 !strcmp(gone, g->mig.src) ? "source" : "destination");
+		end_aborted(d, g, why);
+	}
+}
+
+/* --- requests ------------------------------------------------------------------ */
+
+static void new_job_id(struct hagentd *d, char *out, size_t len)
+{
+	static unsigned seq;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(out, len, "%.40s-%lx-%u", d->conf.node_name, (unsigned long)ts.tv_sec, ++seq);
+}
+
+void migrate_req(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	struct guest *g = guests_find(d, req->args[0]);
+	char job[64];
+	uint32_t id;
+
+	if (!g) {
+		control_error(c, RC_NOT_FOUND, "unknown guest '%s'", req->args[0]);
+		return;
+	}
+	if (!registry_active(d)) {
+		control_error(c, RC_ERROR, "migrate: this host is not in a cluster");
+		return;
+	}
+	if (!cluster_node_id(d, req->args[1], &id)) {
+		control_error(c, RC_NOT_FOUND, "unknown node '%s'", req->args[1]);
+		return;
+	}
+	if (!cluster_may_start(d)) {
+		control_error(c, RC_ERROR, "migrate: this partition has no quorum");
+		return;
+	}
+	if (!d->migrate || d->migrate->why_off[0]) {
+		control_error(c, RC_ERROR, "migrate: migrations are off on %s: %s",
+			      d->conf.node_name, d->migrate ? d->migrate->why_off : "not set up");
+		return;
+	}
+	new_job_id(d, job, sizeof(job));
+	op.kind = HAGENT__REG_OP__KIND__MIGRATE;
+	op.name = g->cfg.name;
+	op.node = req->args[1];
+	op.gen = g->gen;
+	op.job = job;
+	op.downtime_ms = req->downtime_ms ? req->downtime_ms : (uint32_t)g->cfg.migrate_downtime_ms;
+	op.bandwidth_mib = req->bandwidth_mib ? req->bandwidth_mib
+					      : (uint32_t)g->cfg.migrate_bandwidth_mib;
+	op.timeout_s = req->timeout_s;
+	if (registry_submit(d, &op, c) < 0)
+		control_error(c, RC_ERROR, "migrate: cannot reach the cluster: %s", strerror(errno));
+}
+
+void migrate_req_abort(struct conn *c, const Hagent__Request *req)
+{
+	struct hagentd *d = control_daemon(c);
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	struct guest *g = guests_find(d, req->args[0]);
+
+	if (!g) {
+		control_error(c, RC_NOT_FOUND, "unknown guest '%s'", req->args[0]);
+		return;
+	}
+	if (!g->mig.job[0]) {
+		control_error(c, RC_ERROR, "%s is not migrating", g->cfg.name);
+		return;
+	}
+	op.kind = HAGENT__REG_OP__KIND__MIG_PHASE;
+	op.name = g->cfg.name;
+	op.node = d->conf.node_name;
+	op.job = g->mig.job;
+	op.state = "abort";
+	op.reason = "aborted by the user";
+	if (registry_submit(d, &op, c) < 0)
+		control_error(c, RC_ERROR, "migrate-abort: cannot reach the cluster: %s",
+			      strerror(errno));
+}
+
+void migrate_fill_info(struct hagentd *d, struct guest *g, Hagent__MigInfo *mi)
+{
+	(void)d;
+	mi->job = g->mig.job;
+	mi->src = g->mig.src;
+	mi->dst = g->mig.dst;
+	mi->phase = (char *)phase_name(g->mig.phase);
+	mi->status = g->mig.st.status;
+	mi->total_bytes = g->mig.st.total_bytes;
+	mi->transferred_bytes = g->mig.st.transferred_bytes;
+	mi->remaining_bytes = g->mig.st.remaining_bytes;
+	mi->rate_bps = g->mig.st.rate_bps;
+	mi->dirty_rate = g->mig.st.dirty_rate;
+	mi->expected_downtime_ms = g->mig.st.expected_downtime_ms;
+	mi->downtime_ms = g->mig.st.downtime_ms;
+	mi->elapsed_ms = g->mig.job[0] ? now_ms() - g->mig.began_ms : 0;
+	mi->last = g->mig.last;
+}
+
+/* --- set-up ----------------------------------------------------------------------- */
+
+/* QEMU's TLS-PSK reads DIR/keys.psk: "username:hexkey" lines. */
+static int write_tls_dir(struct hagentd *d, struct migrate *m)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], line[16 + 2 * MCHAN_KEY_MAX + 2];
+	size_t i, n;
+	int fd;
+
+	if (fs_path(m->tls_dir, sizeof(m->tls_dir), "%s/migrate-tls", d->conf.run_dir) < 0 ||
+	    fs_path(path, sizeof(path), "%s/keys.psk", m->tls_dir) < 0 ||
+	    fs_path(tmp, sizeof(tmp), "%s/keys.psk.tmp", m->tls_dir) < 0)
+		return -1;
+	if (mkdir(m->tls_dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	n = (size_t)snprintf(line, sizeof(line), "hagent:");
+	for (i = 0; i < m->key.len; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", m->key.key[i]);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\n");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, line, n) != (ssize_t)n || close(fd) < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int migrate_init(struct hagentd *d)
+{
+	struct migrate *m = calloc(1, sizeof(*m));
+	char err[256] = "";
+	const char *addr = d->conf.migration_address[0] ? d->conf.migration_address : "0.0.0.0";
+
+	if (!m)
+		return -1;
+	d->migrate = m;
+	m->mode = strcmp(d->conf.migration_transport, "plaintext") ? MCHAN_TLS : MCHAN_PLAIN;
+	if (mchan_key_load(d->conf.authkey, &m->key, err, sizeof(err)) < 0) {
+		snprintf(m->why_off, sizeof(m->why_off), "cluster key: %.200s", err);
+		log_err("migration: off: %s", m->why_off);
+		return -1;
+	}
+	if (m->mode == MCHAN_TLS && write_tls_dir(d, m) < 0) {
+		snprintf(m->why_off, sizeof(m->why_off), "cannot write QEMU's TLS key in %.100s: %s",
+			 m->tls_dir, strerror(errno));
+		log_err("migration: off: %s", m->why_off);
+		m->tls_dir[0] = '\0';
+		return -1;
+	}
+	if (m->mode == MCHAN_PLAIN)
+		m->tls_dir[0] = '\0';
+	m->srv = mchan_listen(d->loop, m->mode, &m->key, addr, (uint16_t)d->conf.migration_port,
+			      TO_MIGRATE_HANDSHAKE_MS, chan_verify, chan_accept, d, err, sizeof(err));
+	if (!m->srv) {
+		snprintf(m->why_off, sizeof(m->why_off), "cannot listen on %.64s:%ld: %.150s", addr,
+			 d->conf.migration_port, err);
+		log_err("migration: off: %s", m->why_off);
+		return -1;
+	}
+	log_info("migration: listening on %s:%ld (%s)", addr, d->conf.migration_port,
+		 m->mode == MCHAN_TLS ? "TLS-PSK" : "plaintext");
+	return 0;
+}
+
+void migrate_fini(struct hagentd *d)
+{
+	struct migrate *m = d->migrate;
+	struct guest *g;
+
+	if (!m)
+		return;
+	guests_for_each(g, d) {
+		struct migjob *j = g->mig.local;
+		if (!j)
+			continue;
+		/* hagentd exits: an incoming QEMU is left for the cluster to clean
+		 * (its source aborts the job); nothing is destroyed here */
+		if (j->h) {
+			j->ops->detach(j->h);
+			j->h = NULL;
+		}
+		j->g = NULL;
+		g->mig.local = NULL;
+		job_release(j);
+	}
+	if (m->srv)
+		mchan_server_close(m->srv);
+	free(m);
+	d->migrate = NULL;
+}

@@ -1,0 +1,142 @@
+#!/bin/bash
+# Live migration on the lab (3 hosts, TLS channel with the lab's cluster key):
+#   - mg1 moves n1 -> n2 with --wait: a new QEMU on n2, none left on n1, the
+#     guest's heartbeat counter goes on (no reboot), every host agrees; and
+#     back to n1 while the guest dirties 20 MiB/s;
+#   - migrate-abort during a slow transfer: the guest runs on at the source,
+#     the destination's incoming QEMU is gone;
+#   - --timeout expiry: the same, with the reason;
+#   - the destination host is killed mid-transfer: the job is aborted, the
+#     guest runs on at the source;
+#   - bad input: unknown guest or node, a guest that is not running, its own
+#     host, a second migration while one runs: each a one-line error, the
+#     guest undisturbed; garbage sent to a migration port is logged and
+#     changes nothing.
+# The dual-run checker samples every QEMU throughout; a second copy counts
+# only while QEMU says it is running (an incoming QEMU waits paused).
+LABTEST_NAME=migrate
+. "$(dirname "$0")/labtest.sh"
+export -f lab field
+export LAB
+
+lab up 3 >/dev/null || { echo "lab up failed"; exit 1; }
+shared=$(lab dir)/shared
+"$abs_top_srcdir/tests/lab/dualrun" --interval 10 --out "$LAB_DIR/dualrun.out" mg1 >/dev/null 2>&1 &
+DUAL_PID=$!
+printf 'name = "mg1"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 64\non_crash = "restart"\n' \
+	"$shared" >"$shared/mg1.cfg"
+lab exec n1 hactl add "$shared/mg1.cfg" >/dev/null
+if lab exec n1 hactl start mg1 n1 >/dev/null; then ok "mg1 started on n1"; else bad "mg1 started on n1"; exit 1; fi
+
+qemu_pid() { lab exec "$1" cat /run/hagent/mg1.pid 2>/dev/null; } # node
+last_hb() { # node: the last heartbeat number in mg1's console log there
+	lab exec "$1" tac /run/hagent/mg1.console.log 2>/dev/null | awk '$1 == "HB" { print $2 + 0; exit }'
+}
+hb_above() { local n; n=$(last_hb "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; } # node count
+runs_on() { # node: every live host's table says mg1 runs there
+	local n
+	for n in n1 n2 n3; do
+		lab exec "$n" true 2>/dev/null || continue
+		[ "$(field "$n" mg1 node)" = "$1" ] && [ "$(field "$n" mg1 state)" = running ] || return 1
+	done
+}
+no_qemu_on() { ! lab exec "$1" test -e /run/hagent/mg1.pid; }
+status_has() { lab exec "$1" hactl status 2>/dev/null | grep -q -- "$2"; }
+guest_cmd() { # node text expect: type into mg1's serial console there, and
+	# stay connected until the guest answers (QEMU drops what is still unread
+	# when the client hangs up: the serial port takes one byte at a time)
+	lab exec "$1" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect("/run/hagent/mg1.serial")
+s.settimeout(10); s.sendall(sys.argv[1].encode()); got = b""; end = time.time() + 10
+while sys.argv[2].encode() not in got and time.time() < end:
+    got += s.recv(4096)
+sys.exit(0 if sys.argv[2].encode() in got else 1)' "$2" "$3"
+}
+
+check "mg1 heartbeats on n1" until_true 20 hb_above n1 5
+before=$(last_hb n1)
+p1=$(qemu_pid n1)
+
+# --- n1 -> n2, waiting
+out=$(lab exec n3 hactl migrate mg1 n2 --wait 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "hactl migrate mg1 n2 --wait exits 0" test "$rc" = 0
+check "it reports the move" grep -q "mg1: migrated from n1 to n2 in [0-9]* ms" <<<"$out"
+check "every host shows mg1 running on n2" until_true 10 runs_on n2
+check "a QEMU of mg1 runs on n2" test -n "$(qemu_pid n2)"
+check "none is left on n1" until_true 10 no_qemu_on n1
+check "the guest kept counting: heartbeat on n2 goes past $before (no reboot)" \
+	until_true 10 hb_above n2 "$before"
+check "n2's console log has no boot line (it did not boot there)" \
+	bash -c "! lab exec n2 grep -q 'TESTGUEST boot' /run/hagent/mg1.console.log"
+check "status tells the last migration" status_has n1 "Last migration of mg1: migrated from n1 to n2"
+
+# --- n2 -> n1 while the guest dirties memory
+check "mg1 dirties 20 MiB/s" guest_cmd n2 $'d20\n' "TESTGUEST dirty 20"
+out=$(lab exec n1 hactl migrate mg1 n1 --wait 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+check "back to n1 under a dirtying guest" test "$rc" = 0
+check "every host shows mg1 running on n1" until_true 10 runs_on n1
+check "none is left on n2" until_true 10 no_qemu_on n2
+check "its QEMU on n1 is a new process" test "$(qemu_pid n1)" != "$p1"
+
+# --- bad input
+expect_err() { # description pattern command...
+	local d=$1 p=$2 out rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	echo "# $* -> exit $rc: $out"
+	check "$d" bash -c "[ $rc -ne 0 ] && grep -q -- \"\$1\" <<<\"\$2\"" _ "$p" "$out"
+}
+expect_err "unknown guest" "unknown guest 'nope'" lab exec n1 hactl migrate nope n2
+expect_err "unknown node" "unknown node 'n9'" lab exec n1 hactl migrate mg1 n9
+expect_err "to the host it runs on" "mg1 already runs on n1" lab exec n2 hactl migrate mg1 n1
+expect_err "bad --bandwidth" "expects a number" lab exec n1 hactl migrate mg1 n2 --bandwidth x
+printf 'name = "idle"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 16\n' "$shared" >"$shared/idle.cfg"
+lab exec n1 hactl add "$shared/idle.cfg" >/dev/null
+expect_err "a stopped guest" "idle is not running" lab exec n1 hactl migrate idle n2
+expect_err "abort without a migration" "mg1 is not migrating" lab exec n1 hactl migrate-abort mg1
+# garbage on n2's migration port
+lab exec n1 bash -c 'printf "GET / HTTP/1.0\r\n\r\n" >/dev/tcp/192.0.2.12/7800' 2>/dev/null
+check "n2 logs the garbage peer" until_true 10 grep -q "migration channel: peer" "$LAB_DIR/n2/hagentd.log"
+check "mg1 still runs on n1" runs_on n1
+
+# --- abort mid-transfer (1 MiB/s: a 64 MiB guest takes a minute)
+check "a slow migration starts" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n3 "Migrating mg1: n1 -> n2, transfer"
+expect_err "a second migration is refused" "mg1 is already migrating" lab exec n3 hactl migrate mg1 n3
+check "an incoming QEMU waits on n2" lab exec n2 test -e /run/hagent/mg1.in.pid
+check "migrate-abort" lab exec n2 hactl migrate-abort mg1
+check "status says aborted by the user" until_true 10 status_has n1 "aborted: aborted by the user"
+check "mg1 runs on n1" until_true 10 runs_on n1
+check "n2's incoming QEMU is gone" until_true 15 no_qemu_on n2
+h=$(last_hb n1)
+check "mg1 keeps heartbeating on n1" until_true 10 hb_above n1 "$h"
+
+# --- timeout
+out=$(lab exec n1 hactl migrate mg1 n3 --bandwidth 1 --timeout 3 --wait 2>&1)
+rc=$?
+echo "# $out"
+check "--timeout 3 fails the migration" test "$rc" -ne 0
+check "... saying it timed out" grep -q "timed out after 3 s" <<<"$out"
+check "mg1 runs on n1" until_true 10 runs_on n1
+check "n3's incoming QEMU is gone" until_true 15 no_qemu_on n3
+
+# --- the destination host dies mid-transfer
+check "a slow migration to n3" lab exec n1 hactl migrate mg1 n3 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n3, transfer"
+lab kill n3
+check "the job is aborted: n3 left" until_true 20 status_has n1 "n3 left the cluster group"
+check "mg1 runs on n1" until_true 10 runs_on n1
+h=$(last_hb n1)
+check "mg1 keeps heartbeating on n1" until_true 10 hb_above n1 "$h"
+
+kill "$DUAL_PID"; wait "$DUAL_PID"; DUAL_PID=
+cat "$LAB_DIR/dualrun.out"
+check "never two running copies of mg1 (dual-run checker)" grep -q "^dualrun: ok" "$LAB_DIR/dualrun.out"
+echo "# $FAILS failed"
+[ "$FAILS" -eq 0 ]
