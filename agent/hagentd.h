@@ -150,6 +150,8 @@ struct hagentd {
 	struct registry *registry;  /* NULL until corosync is joined */
 	struct watchdog *watchdog;  /* NULL without a watchdog device */
 	struct migrate *migrate;    /* migration channel and key; NULL when off */
+	bool standby;               /* hactl node standby: persisted in STATE_DIR/standby */
+	char evacuation[256];       /* outcome of this host's last evacuation */
 	bool debug;
 	bool foreground;
 	bool exiting;

@@ -209,6 +209,7 @@ int main(int argc, char **argv)
 	};
 	if (qemu_driver_ops.available(&d->drv, why, sizeof(why)) < 0)
 		log_warn("qemu driver unavailable on %s: %s", d->conf.node_name, why);
+	store_load_standby(d);
 	if (store_load_all(d) < 0) {
 		log_err("cannot read stored guests in %s: %s", d->conf.state_dir, strerror(errno));
 		return 1;
@@ -221,8 +222,11 @@ int main(int argc, char **argv)
 		log_err("cannot set up the cluster layer: %s", strerror(errno));
 		return 1;
 	}
-	guests_for_each(g, d)
+	guests_for_each(g, d) {
+		if (g->ops->discard_incoming)
+			g->ops->discard_incoming(&d->drv, g->cfg.name);
 		supervise_resume(g);
+	}
 	/* a cluster host takes migrations; without the key it runs on and
 	 * refuses them, saying why */
 	if (strcmp(d->conf.cluster, "none"))

@@ -54,8 +54,8 @@ static void view_build(struct hagentd *d, struct pview *v)
 	v->count = 0;
 	for (i = 0; i < n; i++) {
 		const char *name = cluster_node_name(d, ids[i]);
-		if (!name)
-			continue;
+		if (!name || registry_node_standby(d, name))
+			continue; /* in standby: takes no guest */
 		v->n[v->count++] = (struct pnode){ .name = name, .id = ids[i],
 						   .cap_mb = registry_node_capacity(d, ids[i]) };
 	}
@@ -198,7 +198,9 @@ bool placement_fits(struct hagentd *d, struct guest *g, const char *node, char *
 	}
 	view_build(d, v);
 	p = view_find(v, node);
-	if (!p)
+	if (!p && registry_node_standby(d, node))
+		snprintf(why, whylen, "%s is in standby (hactl node online %s)", node, node);
+	else if (!p)
 		snprintf(why, whylen, "the hagentd of %s is not in the cluster now", node);
 	else if (!(ok = room(p, g)))
 		snprintf(why, whylen, "%s has %" PRIu64 " of %" PRIu64 " MiB free; %s needs %" PRIu64

@@ -20,6 +20,7 @@
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
 #include "lib/log.h"
+#include "migrate/evacuate.h"
 #include "migrate/job.h"
 #include "proto/frame.h"
 
@@ -60,6 +61,9 @@ struct registry {
 		bool incompatible;
 		char mig_addr[64];   /* its migration endpoint ("" = its ring0 address) */
 		uint32_t mig_port;
+		bool standby;        /* takes no guest; its own were migrated away */
+		bool evacuating;
+		char evacuation[256]; /* outcome of its last evacuation */
 	} nodes[REG_MAX_SENDERS];
 	size_t n_nodes;
 	/* undefined guests: a host that was away must not bring them back */
@@ -732,6 +736,8 @@ static void send_sync(struct hagentd *d)
 	op.watchdog_s = watchdog_timeout(d);
 	op.mig_address = d->conf.migration_address;
 	op.mig_port = (uint32_t)d->conf.migration_port;
+	op.standby = d->standby;
+	op.evacuation = d->evacuation;
 	op.records = ptrs;
 	op.n_records = i;
 	if (mcast(d, &op) < 0)
@@ -768,6 +774,9 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 		n->incompatible = op->version != REGISTRY_VERSION;
 		snprintf(n->mig_addr, sizeof(n->mig_addr), "%s", op->mig_address ? op->mig_address : "");
 		n->mig_port = op->mig_port;
+		n->standby = op->standby;
+		snprintf(n->evacuation, sizeof(n->evacuation), "%s",
+			 op->evacuation ? op->evacuation : "");
 	}
 	if (n && n->incompatible) {
 		/* Not merged: its records might mean something else.  It counts
@@ -805,6 +814,55 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 	registry_check_recovery(d);
 }
 
+/* hactl node standby|online NODE, and the standby node's "evacuated". */
+static void apply_node_mode(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+{
+	struct reg_node *n;
+	const char *st = op->state ? op->state : "";
+	uint32_t id;
+
+	if (!op->node || !cluster_node_id(d, op->node, &id) ||
+	    !(n = node_info(reg_of(d), id, true))) {
+		registry_answer(d, from, op, RC_NOT_FOUND, "unknown node '%s'",
+				op->node ? op->node : "");
+		return;
+	}
+	if (!strcmp(st, "evacuated")) {
+		n->evacuating = false;
+		snprintf(n->evacuation, sizeof(n->evacuation), "%s", op->reason ? op->reason : "");
+		if (!strcmp(op->node, d->conf.node_name))
+			snprintf(d->evacuation, sizeof(d->evacuation), "%s", n->evacuation);
+		log_notice("registry: %s evacuated: %s", op->node, n->evacuation);
+		events_publish_node(d, op->node, "evacuating", "standby", n->evacuation);
+		return;
+	}
+	if (strcmp(st, "standby") && strcmp(st, "online")) {
+		log_warn("registry: node mode '%.32s' for %s ignored", st, op->node);
+		return;
+	}
+	if (!registry_member(d, op->node)) {
+		registry_answer(d, from, op, RC_ERROR, "node %s is down (no hagentd in the group)",
+				op->node);
+		return;
+	}
+	n->standby = !strcmp(st, "standby");
+	n->evacuating = n->standby;
+	if (n->standby)
+		n->evacuation[0] = '\0';
+	events_publish_node(d, op->node, n->standby ? "online" : "standby",
+			    n->standby ? "evacuating" : "online", "by the operator");
+	registry_answer(d, from, op, 0, NULL);
+	if (!strcmp(op->node, d->conf.node_name)) {
+		d->standby = n->standby;
+		if (store_save_standby(d) < 0)
+			log_err("registry: cannot record the standby mode: %s", strerror(errno));
+		if (d->standby)
+			evacuate_begin(d);
+		else
+			evacuate_cancel(d);
+	}
+}
+
 static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t len)
 {
 	Hagent__RegOp *op = hagent__reg_op__unpack(NULL, len, msg);
@@ -821,7 +879,7 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 	}
 	if (op->kind != HAGENT__REG_OP__KIND__SYNC &&
 	    (!op->name || !guest_name_valid(op->name)) &&
-	    op->kind != HAGENT__REG_OP__KIND__FENCED) {
+	    op->kind != HAGENT__REG_OP__KIND__FENCED && op->kind != HAGENT__REG_OP__KIND__NODE_MODE) {
 		log_warn("registry: change without a valid guest name from node %" PRIu32
 			 " ignored", from);
 		goto out;
@@ -837,6 +895,7 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 	case HAGENT__REG_OP__KIND__FENCED: apply_fenced(d, from, op); break;
 	case HAGENT__REG_OP__KIND__MIGRATE:
 	case HAGENT__REG_OP__KIND__MIG_PHASE: migrate_apply(d, from, op); break;
+	case HAGENT__REG_OP__KIND__NODE_MODE: apply_node_mode(d, from, op); break;
 	default:
 		log_warn("registry: unknown change kind %d from node %" PRIu32 " ignored",
 			 op->kind, from);
@@ -1110,4 +1169,28 @@ bool registry_node_endpoint(struct hagentd *d, const char *name, char *addr, siz
 			return true;
 		}
 	return false;
+}
+
+bool registry_node_standby(struct hagentd *d, const char *name)
+{
+	struct reg_node *n;
+	uint32_t id;
+
+	if (!reg_of(d) || !cluster_node_id(d, name, &id))
+		return false;
+	n = node_info(reg_of(d), id, false);
+	return n && n->standby;
+}
+
+const char *registry_node_mode(struct hagentd *d, const char *name, const char **evacuation)
+{
+	struct reg_node *n;
+	uint32_t id;
+
+	*evacuation = "";
+	if (!reg_of(d) || !cluster_node_id(d, name, &id) ||
+	    !(n = node_info(reg_of(d), id, false)))
+		return "online";
+	*evacuation = n->evacuation;
+	return n->evacuating ? "evacuating" : n->standby ? "standby" : "online";
 }

@@ -58,6 +58,11 @@ bool registry_member(struct hagentd *d, const char *name);
 bool registry_node_endpoint(struct hagentd *d, const char *name, char *addr, size_t len,
 			    uint16_t *port);
 
+/* hactl node standby: a node in standby takes no guest (placement skips it). */
+bool registry_node_standby(struct hagentd *d, const char *name);
+/* "online", "evacuating" or "standby", and its last evacuation's outcome. */
+const char *registry_node_mode(struct hagentd *d, const char *name, const char **evacuation);
+
 /* Why a lost node's guests wait, for `hactl status` ("" when none). */
 const char *registry_recovery_note(struct hagentd *d);
 

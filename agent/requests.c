@@ -19,6 +19,7 @@
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
 #include "lib/log.h"
+#include "migrate/evacuate.h"
 #include "migrate/job.h"
 
 #define BIT(s) (1u << (s))
@@ -114,6 +115,8 @@ static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
 		ninfo[i].watchdog_s = registry_node_watchdog(d, v->nodes[i].name);
 		fill_fencing(d, v->nodes[i].name, fencing[i], sizeof(fencing[i]));
 		ninfo[i].fencing = fencing[i];
+		ninfo[i].mode = (char *)registry_node_mode(d, v->nodes[i].name,
+							   (const char **)&ninfo[i].evacuation);
 		nptrs[i] = &ninfo[i];
 	}
 	placement_absorb(d, absorb, sizeof(absorb));
@@ -547,6 +550,8 @@ static const struct request_def request_table[] = {
 	{ "ping", 0, 0, req_ping },
 	{ "migrate", 2, 2, migrate_req },
 	{ "migrate-abort", 1, 1, migrate_req_abort },
+	{ "node-standby", 1, 1, evacuate_req_standby },
+	{ "node-online", 1, 1, evacuate_req_online },
 };
 
 /* Requests that change guests: in a cluster they go through the registry,
@@ -554,7 +559,8 @@ static const struct request_def request_table[] = {
 static bool changes_guests(const char *cmd)
 {
 	static const char *const names[] = { "add", "remove", "start", "stop", "destroy",
-					     "migrate", "migrate-abort" };
+					     "migrate", "migrate-abort", "node-standby",
+					     "node-online" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -240,3 +240,24 @@ int store_load_tombs(struct hagentd *d, store_tomb_fn fn, void *arg)
 
 	return scan(d, ".removed", tomb_one, &t);
 }
+
+/* STATE_DIR/standby: this host is in standby (hactl node standby) across
+ * restarts; absent when online. */
+int store_save_standby(struct hagentd *d)
+{
+	char path[PATH_MAX];
+
+	if (fs_path(path, sizeof(path), "%s/standby", d->conf.state_dir) < 0)
+		return -1;
+	if (!d->standby)
+		return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+	return fs_write_atomic(path, "standby\n", 8, 0600);
+}
+
+void store_load_standby(struct hagentd *d)
+{
+	char path[PATH_MAX];
+
+	d->standby = fs_path(path, sizeof(path), "%s/standby", d->conf.state_dir) == 0 &&
+		     access(path, F_OK) == 0;
+}

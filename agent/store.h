@@ -19,6 +19,8 @@ int store_load_all(struct hagentd *d);
 typedef void (*store_tomb_fn)(void *arg, const char *name, uint64_t gen);
 int store_save_tomb(struct hagentd *d, const char *name, uint64_t gen);
 int store_remove_tomb(struct hagentd *d, const char *name);
+int store_save_standby(struct hagentd *d);
+void store_load_standby(struct hagentd *d);
 int store_load_tombs(struct hagentd *d, store_tomb_fn fn, void *arg);
 
 #endif

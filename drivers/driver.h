@@ -97,6 +97,9 @@ struct driver_ops {
 	int (*migrate_query)(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
 	/* Stop an outgoing migration and keep (or make) the guest running here. */
 	int (*migrate_cancel)(struct drv_guest *g);
+	/* hagentd starts: an incoming copy left by an earlier hagentd (it went
+	 * away mid-migration) never ran the guest; kill it. */
+	void (*discard_incoming)(struct drv_host *host, const char *name);
 	/* Deliver the handle's events to another owner from now on. */
 	void (*rebind)(struct drv_guest *g, struct drv_host *host, void *owner);
 	/* Re-attach to a guest that survived an hagentd restart.  Returns 0 and a

@@ -221,8 +221,7 @@ static const char *qemu_accel(const char *want)
  * runs "-name NAME": a pid file can outlive its process (SIGKILL) and the
  * pid be reused.  0 with *pidfd (when asked) on a match; -1 ESRCH otherwise,
  * after removing a stale pid file. */
-static int qemu_find_running(const char *pid_path, const char *name, pid_t *pid_out,
-			     int *pidfd_out)
+int qemu_find_running(const char *pid_path, const char *name, pid_t *pid_out, int *pidfd_out)
 {
 	char proc[64], *text = NULL, *end;
 	ssize_t n;
@@ -1325,6 +1324,7 @@ const struct driver_ops qemu_driver_ops = {
 	.migrate_query = qemu_migrate_query,
 	.migrate_cancel = qemu_migrate_cancel,
 	.rebind = qemu_rebind,
+	.discard_incoming = qemu_discard_incoming,
 	.attach = qemu_attach,
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
 
 #include "drivers/qemu_argv.h"
 #include "drivers/qemu_priv.h"
@@ -392,4 +393,29 @@ void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 		  QEMU_SUFFIX_SERIAL);
 	qemu_path(g->pid_path, sizeof(g->pid_path), host->run_dir, g->name, QEMU_SUFFIX_PID);
 	qemu_path(g->log_path, sizeof(g->log_path), host->run_dir, g->name, QEMU_SUFFIX_LOG);
+}
+
+void qemu_discard_incoming(struct drv_host *host, const char *name)
+{
+	static const char *const suffixes[] = { QEMU_SUFFIX_QMP, QEMU_SUFFIX_SERIAL,
+						QEMU_SUFFIX_OBSERVE, QEMU_SUFFIX_CONSOLE };
+	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	pid_t pid;
+	int pidfd;
+	size_t i;
+
+	snprintf(base, sizeof(base), "%s%s", name, QEMU_INCOMING_TAG);
+	if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) < 0)
+		return;
+	if (qemu_find_running(path, name, &pid, &pidfd) == 0) {
+		log_notice("guest %s: an incoming copy (QEMU %d) was left by a migration that "
+			   "ended while hagentd was away; killing it", name, (int)pid);
+		if (kill(-pid, SIGKILL) < 0)
+			kill(pid, SIGKILL);
+		close(pidfd);
+	}
+	unlink(path);
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (qemu_path(path, sizeof(path), host->run_dir, base, suffixes[i]) == 0)
+			unlink(path);
 }

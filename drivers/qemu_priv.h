@@ -59,6 +59,10 @@ struct drv_guest {
 	struct qemu_mig_chain *chain; /* commands of a migration being set up */
 };
 
+/* The QEMU of guest name whose pid file is pid_path, alive: 0 and its pid
+ * (and a pidfd when asked); -1 ESRCH (a stale pid file is removed). */
+int qemu_find_running(const char *pid_path, const char *name, pid_t *pid_out, int *pidfd_out);
+void qemu_discard_incoming(struct drv_host *host, const char *name);
 void qemu_guest_hold(struct drv_guest *g);
 void qemu_guest_unhold(struct drv_guest *g);
 void qemu_emit(struct drv_guest *g, enum drv_event ev, const char *detail,

@@ -33,6 +33,7 @@ void output_event(struct hactl *h, const Hagent__Event *ev);
 
 /* hactl/migrate.c */
 int cmd_migrate(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv);
+int cmd_node(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv);
 
 /* hactl/console.c */
 int console_run(const char *path, const char *name);

@@ -162,3 +162,74 @@ int cmd_migrate(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **a
 		return rc;
 	return wait_job(h, rest[0], before, req.timeout_s ? req.timeout_s : JOB_DEFAULT_S);
 }
+
+/* The node's mode and last evacuation from `status` (-1 when unknown). */
+static int node_mode(struct hactl *h, const char *node, char *mode, size_t mlen, char *evac,
+		     size_t elen)
+{
+	Hagent__Request req = HAGENT__REQUEST__INIT;
+	Hagent__Response *resp;
+	bool json = h->json;
+	size_t i;
+	int rc = -1;
+
+	req.command = "status";
+	h->json = false;
+	resp = client_call(h, &req, NULL);
+	h->json = json;
+	if (!resp)
+		return -1;
+	for (i = 0; resp->status == 0 && resp->cluster && i < resp->cluster->n_nodes; i++) {
+		const Hagent__NodeInfo *n = resp->cluster->nodes[i];
+		if (strcmp(n->name, node))
+			continue;
+		snprintf(mode, mlen, "%s", n->mode);
+		snprintf(evac, elen, "%s", n->evacuation);
+		rc = 0;
+	}
+	if (resp->status)
+		client_finish(h, resp);
+	else
+		hagent__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
+/* hactl node standby NODE [--no-wait] | node online NODE */
+int cmd_node(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
+{
+	Hagent__Request req = HAGENT__REQUEST__INIT;
+	Hagent__Response *resp;
+	char mode[32], evac[1024], command[32];
+	bool wait = argc < 3 || strcmp(argv[2], "--no-wait");
+	time_t end = time(NULL) + 3600;
+	int rc;
+
+	(void)cmd;
+	if (argc < 2 || argc > 3 || (strcmp(argv[0], "standby") && strcmp(argv[0], "online")) ||
+	    (argc == 3 && strcmp(argv[2], "--no-wait"))) {
+		fprintf(stderr, "usage: hactl node standby|online NODE [--no-wait]\n");
+		return 2;
+	}
+	snprintf(command, sizeof(command), "node-%s", argv[0]);
+	req.command = command;
+	req.args = &argv[1];
+	req.n_args = 1;
+	resp = client_call(h, &req, NULL);
+	if (!resp)
+		return 1;
+	rc = client_finish(h, resp);
+	if (rc || strcmp(argv[0], "standby") || !wait)
+		return rc;
+	/* follow the evacuation until the node announces its outcome */
+	while (time(NULL) < end) {
+		if (node_mode(h, argv[1], mode, sizeof(mode), evac, sizeof(evac)) < 0)
+			return 1;
+		if (strcmp(mode, "evacuating")) {
+			printf("%s: standby; evacuation: %s\n", argv[1], evac[0] ? evac : "nothing to move");
+			return strstr(evac, "stayed") ? 1 : 0;
+		}
+		poll(NULL, 0, WAIT_POLL_MS);
+	}
+	fprintf(stderr, "hactl: %s: still evacuating after an hour\n", argv[1]);
+	return 3;
+}

@@ -61,11 +61,16 @@ static void print_cluster(const Hagent__Response *resp)
 				 (unsigned long long)n->capacity_mb);
 		else
 			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)n->used_mb);
-		printf("%-16s %5u  %-13s %-19s %s%s%s\n", n->name, n->id, mem,
+		printf("%-16s %5u  %-13s %-19s %s%s%s%s%s\n", n->name, n->id, mem,
 		       n->fencing ? n->fencing : "", n->member ? "member" : "lost",
 		       n->member ? (n->hagentd ? ", hagentd up" : ", hagentd DOWN") : "",
+		       n->mode && strcmp(n->mode, "online") ? ", " : "",
+		       n->mode && strcmp(n->mode, "online") ? n->mode : "",
 		       n->local ? " (this host)" : "");
 	}
+	for (i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i]->evacuation && c->nodes[i]->evacuation[0])
+			printf("Evacuation of %s: %s\n", c->nodes[i]->name, c->nodes[i]->evacuation);
 	printf("\n");
 }
 

@@ -23,6 +23,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "migrate/channel.h"
+#include "migrate/evacuate.h"
 #include "migrate/job.h"
 
 /* The daemon's migration endpoint. */
@@ -478,6 +479,8 @@ static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
 
 	snprintf(g->mig.last, sizeof(g->mig.last), "migration %s to %s aborted: %s", g->mig.job,
 		 g->mig.dst, why);
+	if (local_node(d, g->mig.src))
+		evacuate_job_ended(d, g->cfg.name, false, why);
 	publish(d, g, phase_name(g->mig.phase), "aborted", why);
 	if (j) {
 		if (j->src && g->h && j->sending && g->ops->migrate_cancel(g->h) < 0)
@@ -491,6 +494,23 @@ static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
 	g->mig.local = NULL;
 }
 
+/* A MIGRATE refused: answer its client, and tell an evacuation of ours. */
+static void refuse(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int rc,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void refuse(struct hagentd *d, uint32_t from, const Hagent__RegOp *op, int rc,
+		   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	registry_answer(d, from, op, rc, "%s", msg);
+	if (from == cluster_local_id(d) && op->name)
+		evacuate_job_ended(d, op->name, false, msg);
+}
+
 static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct guest *g = guests_find(d, op->name);
@@ -498,47 +518,47 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 	char why[512];
 
 	if (!g) {
-		registry_answer(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
+		refuse(d, from, op, RC_NOT_FOUND, "unknown guest '%s'", op->name);
 		return;
 	}
 	if (!op->node || !cluster_node_id(d, op->node, &id)) {
-		registry_answer(d, from, op, RC_NOT_FOUND, "unknown node '%s'", op->node ? op->node : "");
+		refuse(d, from, op, RC_NOT_FOUND, "unknown node '%s'", op->node ? op->node : "");
 		return;
 	}
 	if (g->mig.job[0]) {
-		registry_answer(d, from, op, RC_ERROR,
+		refuse(d, from, op, RC_ERROR,
 				"%s is already migrating (job %s, %s to %s, %s)", g->cfg.name,
 				g->mig.job, g->mig.src, g->mig.dst, phase_name(g->mig.phase));
 		return;
 	}
 	if (g->cfg.managed_by_pacemaker) {
-		registry_answer(d, from, op, RC_ERROR,
+		refuse(d, from, op, RC_ERROR,
 				"%s is managed by Pacemaker: move it with crm_resource --move",
 				g->cfg.name);
 		return;
 	}
 	if (g->desired != DESIRED_RUNNING || !g->owner[0] || g->state != GS_RUNNING) {
-		registry_answer(d, from, op, RC_ERROR, "%s is not running (%s%s%s)", g->cfg.name,
+		refuse(d, from, op, RC_ERROR, "%s is not running (%s%s%s)", g->cfg.name,
 				gstate_name(g->state), g->owner[0] ? " on " : "", g->owner);
 		return;
 	}
 	if (!strcmp(g->owner, op->node)) {
-		registry_answer(d, from, op, RC_ERROR, "%s already runs on %s", g->cfg.name,
+		refuse(d, from, op, RC_ERROR, "%s already runs on %s", g->cfg.name,
 				op->node);
 		return;
 	}
 	if (!registry_member(d, op->node)) {
-		registry_answer(d, from, op, RC_ERROR, "node %s is down (no hagentd in the group)",
+		refuse(d, from, op, RC_ERROR, "node %s is down (no hagentd in the group)",
 				op->node);
 		return;
 	}
 	if (op->gen != g->gen) {
-		registry_answer(d, from, op, RC_ERROR, "%s changed meanwhile (gen %" PRIu64
+		refuse(d, from, op, RC_ERROR, "%s changed meanwhile (gen %" PRIu64
 				", asked for %" PRIu64 "); try again", g->cfg.name, g->gen, op->gen);
 		return;
 	}
 	if (!placement_fits(d, g, op->node, why, sizeof(why))) {
-		registry_answer(d, from, op, RC_ERROR, "cannot migrate %s to %s: %s", g->cfg.name,
+		refuse(d, from, op, RC_ERROR, "cannot migrate %s to %s: %s", g->cfg.name,
 				op->node, why);
 		return;
 	}
@@ -584,6 +604,8 @@ static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp
 	snprintf(g->owner, sizeof(g->owner), "%s", g->mig.dst);
 	registry_save(d, g);
 	publish(d, g, "transfer", "commit", g->mig.last);
+	if (local_node(d, src))
+		evacuate_job_ended(d, g->cfg.name, true, NULL);
 	g->mig.job[0] = '\0';
 	g->mig.phase = MIG_NONE;
 	g->mig.local = NULL;
@@ -678,7 +700,7 @@ void migrate_members_changed(struct hagentd *d)
 
 /* --- requests ------------------------------------------------------------------ */
 
-static void new_job_id(struct hagentd *d, char *out, size_t len)
+void migrate_new_job_id(struct hagentd *d, char *out, size_t len)
 {
 	static unsigned seq;
 	struct timespec ts;
@@ -716,7 +738,7 @@ void migrate_req(struct conn *c, const Hagent__Request *req)
 			      d->conf.node_name, d->migrate ? d->migrate->why_off : "not set up");
 		return;
 	}
-	new_job_id(d, job, sizeof(job));
+	migrate_new_job_id(d, job, sizeof(job));
 	op.kind = HAGENT__REG_OP__KIND__MIGRATE;
 	op.name = g->cfg.name;
 	op.node = req->args[1];

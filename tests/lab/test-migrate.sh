@@ -6,8 +6,12 @@
 #   - migrate-abort during a slow transfer: the guest runs on at the source,
 #     the destination's incoming QEMU is gone;
 #   - --timeout expiry: the same, with the reason;
-#   - the destination host is killed mid-transfer: the job is aborted, the
-#     guest runs on at the source;
+#   - the destination's hagentd is killed mid-transfer: the job is aborted,
+#     the guest runs on at the source, a new hagentd there kills the incoming
+#     copy left behind;
+#   - the destination host is killed mid-transfer: the same;
+#   - the source host is killed mid-transfer: it is fenced and the guest is
+#     recovered on a survivor (booted anew: its memory was on the lost host);
 #   - bad input: unknown guest or node, a guest that is not running, its own
 #     host, a second migration while one runs: each a one-line error, the
 #     guest undisturbed; garbage sent to a migration port is logged and
@@ -54,6 +58,7 @@ while sys.argv[2].encode() not in got and time.time() < end:
 sys.exit(0 if sys.argv[2].encode() in got else 1)' "$2" "$3"
 }
 
+export -f runs_on status_has
 check "mg1 heartbeats on n1" until_true 20 hb_above n1 5
 before=$(last_hb n1)
 p1=$(qemu_pid n1)
@@ -126,6 +131,19 @@ check "... saying it timed out" grep -q "timed out after 3 s" <<<"$out"
 check "mg1 runs on n1" until_true 10 runs_on n1
 check "n3's incoming QEMU is gone" until_true 15 no_qemu_on n3
 
+# --- the destination's hagentd dies mid-transfer (kill -9), then comes back
+check "a slow migration to n2" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n2, transfer"
+kill -9 "$(cat "$LAB_DIR/n2/hagentd.pid")"
+check "the job is aborted: n2 left" until_true 20 status_has n1 "n2 left the cluster group (destination)"
+check "mg1 runs on n1 (n1's and n3's tables)" until_true 10 bash -c \
+	'for n in n1 n3; do [ "$(field $n mg1 node)" = n1 ] && [ "$(field $n mg1 state)" = running ] || exit 1; done'
+lab exec n2 sh -c "setsid hagentd -f -d -c /etc/hagent/hagent.conf >>$LAB_DIR/n2/hagentd.log 2>&1 &"
+check "the new hagentd on n2 kills the incoming copy left behind" \
+	until_true 15 grep -q "mg1: an incoming copy (QEMU [0-9]*) was left by a migration" "$LAB_DIR/n2/hagentd.log"
+check "nothing of mg1 is left on n2" until_true 10 bash -c "! lab exec n2 test -e /run/hagent/mg1.in.pid"
+check "n2's hagentd is back in the group" until_true 20 bash -c "! lab exec n1 hactl status | grep -q 'hagentd DOWN'"
+
 # --- the destination host dies mid-transfer
 check "a slow migration to n3" lab exec n1 hactl migrate mg1 n3 --bandwidth 1
 check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n3, transfer"
@@ -134,6 +152,17 @@ check "the job is aborted: n3 left" until_true 20 status_has n1 "n3 left the clu
 check "mg1 runs on n1" until_true 10 runs_on n1
 h=$(last_hb n1)
 check "mg1 keeps heartbeating on n1" until_true 10 hb_above n1 "$h"
+lab start n3 >/dev/null
+check "n3 is back" until_true 60 bash -c "lab wait n1 3 5 >/dev/null 2>&1"
+
+# --- the source host dies mid-transfer: recovered by failover after fencing
+check "a slow migration to n2" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n2 "Migrating mg1: n1 -> n2, transfer"
+lab kill n1
+check "n1 is fenced" until_true 30 grep -q "fence: n1 FENCED" "$LAB_DIR/n2/hagentd.log"
+check "mg1 is recovered on n2 or n3" until_true 30 bash -c "runs_on n2 || runs_on n3"
+check "the job was aborted when n1 left" status_has n2 "n1 left the cluster group (source)"
+check "no incoming copy is left on n2" until_true 10 bash -c "! lab exec n2 test -e /run/hagent/mg1.in.pid"
 
 kill "$DUAL_PID"; wait "$DUAL_PID"; DUAL_PID=
 cat "$LAB_DIR/dualrun.out"
