@@ -7,14 +7,31 @@
 
 #include "hactl/hactl.h"
 
+static json_t *mig_json(const Hagent__MigInfo *m)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "job", m->job, "src", m->src, "dst", m->dst, "phase", m->phase, "status",
+			 m->status, "total_bytes", (json_int_t)m->total_bytes, "transferred_bytes",
+			 (json_int_t)m->transferred_bytes, "remaining_bytes",
+			 (json_int_t)m->remaining_bytes, "rate_bps", (json_int_t)m->rate_bps,
+			 "dirty_rate", (json_int_t)m->dirty_rate, "expected_downtime_ms",
+			 (json_int_t)m->expected_downtime_ms, "downtime_ms", (json_int_t)m->downtime_ms,
+			 "elapsed_ms", (json_int_t)m->elapsed_ms, "last", m->last);
+}
+
 static json_t *guest_json(const Hagent__GuestInfo *g)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:i, s:i, s:s, s:s, s:s}",
-			 "name", g->name, "node", g->node, "state", g->state, "reason", g->reason,
-			 "memory", (json_int_t)g->memory_mib, "maxmem", (json_int_t)g->maxmem_mib,
-			 "vcpus", (int)g->vcpus, "started_at", (json_int_t)g->started_at, "pid",
-			 (int)g->pid, "restarts", (int)g->restarts, "desired", g->desired, "driver",
-			 g->driver, "source", g->source);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:i, s:i, s:s, s:s, s:s}",
+			      "name", g->name, "node", g->node, "state", g->state, "reason",
+			      g->reason, "memory", (json_int_t)g->memory_mib, "maxmem",
+			      (json_int_t)g->maxmem_mib, "vcpus", (int)g->vcpus, "started_at",
+			      (json_int_t)g->started_at, "pid", (int)g->pid, "restarts",
+			      (int)g->restarts, "desired", g->desired, "driver", g->driver, "source",
+			      g->source);
+
+	if (o && g->migration)
+		json_object_set_new(o, "migration", mig_json(g->migration));
+	return o;
 }
 
 static json_t *cluster_json(const Hagent__ClusterInfo *c)

@@ -426,8 +426,10 @@ static void src_completed(void *arg, const struct drv_migrate_stats *st)
 
 	if (!j->g || j->ended)
 		return;
-	/* QEMU may answer "completed" with zero figures at first: ask again */
-	if (st->total_time_ms == 0 && j->completed_queries++ < 3 && j->g->h &&
+	/* QEMU may answer "completed" with zero figures at first: ask once
+	 * more, at once.  Never wait longer for figures: the guest is paused on
+	 * both ends until the commit. */
+	if (st->total_time_ms == 0 && j->completed_queries++ < 1 && j->g->h &&
 	    j->g->ops->migrate_query(j->g->h, src_completed, j) == 0)
 		return;
 	j->ended = true;
@@ -596,9 +598,15 @@ static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp
 		g->mig.st.total_time_ms = (int64_t)op->mig->elapsed_ms;
 	}
 	snprintf(src, sizeof(src), "%s", g->mig.src);
-	snprintf(g->mig.last, sizeof(g->mig.last),
-		 "migrated from %s to %s in %" PRIu64 " ms (QEMU: %" PRId64 " ms, downtime %" PRId64
-		 " ms)", g->mig.src, g->mig.dst, ms, g->mig.st.total_time_ms, g->mig.st.downtime_ms);
+	if (g->mig.st.total_time_ms > 0)
+		snprintf(g->mig.last, sizeof(g->mig.last),
+			 "migrated from %s to %s in %" PRIu64 " ms (QEMU: %" PRId64
+			 " ms, downtime %" PRId64 " ms)", g->mig.src, g->mig.dst, ms,
+			 g->mig.st.total_time_ms, g->mig.st.downtime_ms);
+	else
+		snprintf(g->mig.last, sizeof(g->mig.last),
+			 "migrated from %s to %s in %" PRIu64 " ms (QEMU gave no figures)",
+			 g->mig.src, g->mig.dst, ms);
 	/* the one decision: from here on the destination's copy is the guest */
 	g->gen++;
 	snprintf(g->owner, sizeof(g->owner), "%s", g->mig.dst);
