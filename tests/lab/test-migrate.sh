@@ -9,6 +9,8 @@
 #   - the destination's hagentd is killed mid-transfer: the job is aborted,
 #     the guest runs on at the source, a new hagentd there kills the incoming
 #     copy left behind;
+#   - the destination's link fails mid-transfer (silent partition): the
+#     same, and the cut-off destination destroys its incoming copy;
 #   - the destination host is killed mid-transfer: the same;
 #   - the source host is killed mid-transfer: it is fenced and the guest is
 #     recovered on a survivor (booted anew: its memory was on the lost host);
@@ -143,6 +145,18 @@ check "the new hagentd on n2 kills the incoming copy left behind" \
 	until_true 15 grep -q "mg1: an incoming copy (QEMU [0-9]*) was left by a migration" "$LAB_DIR/n2/hagentd.log"
 check "nothing of mg1 is left on n2" until_true 10 bash -c "! lab exec n2 test -e /run/hagent/mg1.in.pid"
 check "n2's hagentd is back in the group" until_true 20 bash -c "! lab exec n1 hactl status | grep -q 'hagentd DOWN'"
+
+# --- the link of the destination fails mid-transfer (silent partition)
+check "a slow migration to n2" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n2, transfer"
+lab partition n2
+check "the job is aborted: n2 left" until_true 20 status_has n1 "n2 left the cluster group (destination)"
+check "mg1 runs on n1 (n1's and n3's tables)" until_true 10 bash -c \
+	'for n in n1 n3; do [ "$(field $n mg1 node)" = n1 ] && [ "$(field $n mg1 state)" = running ] || exit 1; done'
+check "cut off, n2 destroys its incoming copy" until_true 20 bash -c "! lab exec n2 test -e /run/hagent/mg1.in.pid"
+lab heal n2
+check "n2 is back" until_true 60 bash -c "lab wait n1 3 5 >/dev/null 2>&1"
+check "n2 shows mg1 on n1 again" until_true 20 bash -c '[ "$(field n2 mg1 node)" = n1 ]'
 
 # --- the destination host dies mid-transfer
 check "a slow migration to n3" lab exec n1 hactl migrate mg1 n3 --bandwidth 1
