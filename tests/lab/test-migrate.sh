@@ -6,6 +6,8 @@
 #   - migrate-abort during a slow transfer: the guest runs on at the source,
 #     the destination's incoming QEMU is gone;
 #   - --timeout expiry: the same, with the reason;
+#   - the guest crashes on the source mid-transfer: the job is aborted, and
+#     on_crash restarts it there;
 #   - the destination's hagentd is killed mid-transfer: the job is aborted,
 #     the guest runs on at the source, a new hagentd there kills the incoming
 #     copy left behind;
@@ -132,6 +134,18 @@ check "--timeout 3 fails the migration" test "$rc" -ne 0
 check "... saying it timed out" grep -q "timed out after 3 s" <<<"$out"
 check "mg1 runs on n1" until_true 10 runs_on n1
 check "n3's incoming QEMU is gone" until_true 15 no_qemu_on n3
+
+# --- the guest crashes on the source mid-transfer: on_crash restarts it there
+check "a slow migration to n3" lab exec n1 hactl migrate mg1 n3 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n3, transfer"
+p=$(qemu_pid n1)
+check "mg1 panics" guest_cmd n1 p "TESTGUEST panic"
+check "the job is aborted" until_true 20 status_has n1 "Last migration of mg1: migration .* to n3 aborted"
+lab exec n1 hactl status | grep "^Last migration" | sed 's/^/# /'
+check "mg1 runs again on n1, in a new QEMU" until_true 20 bash -c \
+	"runs_on n1 && [ \"\$(lab exec n1 cat /run/hagent/mg1.pid)\" != $p ]"
+check "n3's incoming copy is gone" until_true 15 bash -c "! lab exec n3 test -e /run/hagent/mg1.in.pid"
+check "mg1 dirties again (a fresh boot)" guest_cmd n1 $'d20\n' "TESTGUEST dirty 20"
 
 # --- the destination's hagentd dies mid-transfer (kill -9), then comes back
 check "a slow migration to n2" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
