@@ -296,9 +296,48 @@ static void chan_accept(void *arg, const struct mchan_hello *h, int fd)
 
 static void src_poll_arm(struct migjob *j);
 
-static void src_stats(void *arg, const struct drv_migrate_stats *st)
+/* A query of QEMU's figures outlives the job it was for when the job ends
+ * meanwhile: its answer finds the job again by guest and job id. */
+struct ticket {
+	struct hagentd *d;
+	char guest[GUEST_NAME_MAX];
+	char job[64];
+	void (*fn)(struct migjob *j, const struct drv_migrate_stats *st);
+};
+
+static void ticket_cb(void *arg, const struct drv_migrate_stats *st)
 {
-	struct migjob *j = arg;
+	struct ticket *t = arg;
+	struct guest *g = guests_find(t->d, t->guest);
+	struct migjob *j = g ? g->mig.local : NULL;
+
+	if (j && !strcmp(j->job, t->job))
+		t->fn(j, st);
+	free(t);
+}
+
+static int query(struct migjob *j, void (*fn)(struct migjob *, const struct drv_migrate_stats *))
+{
+	struct ticket *t;
+
+	if (!j->g || !j->g->h)
+		return -1;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	t->d = j->d;
+	t->fn = fn;
+	snprintf(t->guest, sizeof(t->guest), "%s", j->guest);
+	snprintf(t->job, sizeof(t->job), "%s", j->job);
+	if (j->g->ops->migrate_query(j->g->h, ticket_cb, t) < 0) {
+		free(t);
+		return -1;
+	}
+	return 0;
+}
+
+static void src_stats(struct migjob *j, const struct drv_migrate_stats *st)
+{
 	uint64_t now = now_ms();
 
 	if (!j->g)
@@ -317,7 +356,7 @@ static void src_poll_cb(void *arg)
 	j->poll_on = false;
 	if (!j->g || j->ended || !j->g->h)
 		return;
-	if (j->g->ops->migrate_query(j->g->h, src_stats, j) < 0)
+	if (query(j, src_stats) < 0)
 		log_warn("migration %s of %s: query-migrate: %s", j->job, j->guest, strerror(errno));
 	src_poll_arm(j);
 }
@@ -420,17 +459,14 @@ bool migrate_source_here(const struct guest *g)
 	return g->mig.local && g->mig.local->src;
 }
 
-static void src_completed(void *arg, const struct drv_migrate_stats *st)
+static void src_completed(struct migjob *j, const struct drv_migrate_stats *st)
 {
-	struct migjob *j = arg;
-
 	if (!j->g || j->ended)
 		return;
 	/* QEMU may answer "completed" with zero figures at first: ask once
 	 * more, at once.  Never wait longer for figures: the guest is paused on
 	 * both ends until the commit. */
-	if (st->total_time_ms == 0 && j->completed_queries++ < 1 && j->g->h &&
-	    j->g->ops->migrate_query(j->g->h, src_completed, j) == 0)
+	if (st->total_time_ms == 0 && j->completed_queries++ < 1 && query(j, src_completed) == 0)
 		return;
 	j->ended = true;
 	j->g->mig.st = *st;
@@ -462,7 +498,7 @@ void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail
 		return;
 	if (!strcmp(detail, "completed")) {
 		/* the final figures first: they go with the commit */
-		if (g->ops->migrate_query(g->h, src_completed, j) < 0) {
+		if (query(j, src_completed) < 0) {
 			struct drv_migrate_stats st = { .status = "completed" };
 			src_completed(j, &st);
 		}
