@@ -401,7 +401,10 @@ static void src_connected(void *arg, int fd, const char *err)
 	}
 	p.downtime_ms = g->mig.downtime_ms;
 	p.bandwidth_mib = g->mig.bandwidth_mib;
-	p.auto_converge = true;
+	/* auto-converge off: it throttles the guest's CPU, and a slow link
+	 * then "converges" a job the operator may rather abort (next: turn it
+	 * on only when the dirty rate stays above the link's rate) */
+	p.auto_converge = false;
 	p.tls_dir = d->migrate->tls_dir[0] ? d->migrate->tls_dir : NULL;
 	p.tls_hostname = g->mig.dst;
 	if (g->ops->migrate_send(g->h, fd, &p) < 0) {

@@ -155,8 +155,10 @@ check "the job is aborted: n2 left" until_true 20 status_has n1 "n2 left the clu
 check "mg1 runs on n1 (n1's and n3's tables)" until_true 10 bash -c \
 	'for n in n1 n3; do [ "$(field $n mg1 node)" = n1 ] && [ "$(field $n mg1 state)" = running ] || exit 1; done'
 lab exec n2 sh -c "setsid hagentd -f -d -c /etc/hagent/hagent.conf >>$LAB_DIR/n2/hagentd.log 2>&1 &"
-check "the new hagentd on n2 kills the incoming copy left behind" \
-	until_true 15 grep -q "mg1: an incoming copy (QEMU [0-9]*) was left by a migration" "$LAB_DIR/n2/hagentd.log"
+# QEMU may end the incoming copy itself once the source cancelled; if it is
+# still there, the new hagentd kills it
+until_true 15 grep -q "mg1: an incoming copy (QEMU [0-9]*) was left by a migration" "$LAB_DIR/n2/hagentd.log" &&
+	echo "# the new hagentd on n2 killed the incoming copy left behind"
 check "nothing of mg1 is left on n2" until_true 10 bash -c "! lab exec n2 test -e /run/hagent/mg1.in.pid"
 check "n2's hagentd is back in the group" until_true 20 bash -c "! lab exec n1 hactl status | grep -q 'hagentd DOWN'"
 
