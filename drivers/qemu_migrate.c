@@ -255,7 +255,6 @@ static void stats_parse(json_t *ret, struct drv_migrate_stats *st)
 	const char *s = json_string_value(json_object_get(ret, "status"));
 	const char *e = json_string_value(json_object_get(ret, "error-desc"));
 	json_t *mbps = json_object_get(ram, "mbps");
-	uint64_t page = u64_of(ram, "page-size");
 
 	snprintf(st->status, sizeof(st->status), "%s", s ? s : "none");
 	snprintf(st->error, sizeof(st->error), "%s", e ? e : "");
@@ -265,7 +264,6 @@ static void stats_parse(json_t *ret, struct drv_migrate_stats *st)
 	/* mbps: megabits per second, a float */
 	st->rate_bps = json_is_number(mbps) ? (uint64_t)(json_number_value(mbps) * 1e6 / 8) : 0;
 	st->dirty_rate = u64_of(ram, "dirty-pages-rate");
-	(void)page;
 	st->expected_downtime_ms = (int64_t)u64_of(ret, "expected-downtime");
 	st->downtime_ms = (int64_t)u64_of(ret, "downtime");
 	st->total_time_ms = (int64_t)u64_of(ret, "total-time");

@@ -512,6 +512,14 @@ void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail
 
 /* --- applying the registry's changes ------------------------------------ */
 
+/* The registry's record of the job ends (its outcome stays in mig.last). */
+static void job_forget(struct guest *g)
+{
+	g->mig.job[0] = '\0';
+	g->mig.phase = MIG_NONE;
+	g->mig.local = NULL;
+}
+
 /* The job ends here without a commit: keep (or resume) the source's copy,
  * destroy the destination's.  Every member runs this at the same point. */
 static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
@@ -530,9 +538,7 @@ static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
 		j->ended = true;
 		job_release(j);
 	}
-	g->mig.job[0] = '\0';
-	g->mig.phase = MIG_NONE;
-	g->mig.local = NULL;
+	job_forget(g);
 }
 
 /* A MIGRATE refused: answer its client, and tell an evacuation of ours. */
@@ -653,9 +659,7 @@ static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp
 	publish(d, g, "transfer", "commit", g->mig.last);
 	if (local_node(d, src))
 		evacuate_job_ended(d, g->cfg.name, true, NULL);
-	g->mig.job[0] = '\0';
-	g->mig.phase = MIG_NONE;
-	g->mig.local = NULL;
+	job_forget(g);
 	if (!j) {
 		registry_show(d, g, GS_RUNNING, "migrated here");
 		return;
