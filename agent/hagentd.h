@@ -91,6 +91,7 @@ struct guest_mig {
 	char job[64];               /* "" = none running */
 	char src[64], dst[64];
 	enum mig_phase phase;
+	bool sent, loaded;          /* the source's QEMU completed / the destination's loaded */
 	unsigned downtime_ms, bandwidth_mib, timeout_s;
 	uint64_t began_ms;          /* monotonic, when this host applied it */
 	struct drv_migrate_stats st; /* the source's last figures */
@@ -127,6 +128,8 @@ struct guest {
 	uint64_t gen;                  /* generation of its registry record */
 	bool budget_spent;             /* failed: its restart budget is spent here */
 	bool reg_failed;               /* the owner reported it failed (applied in order) */
+	bool resume_after_sync;        /* re-attached paused by a migration's end: resume
+					* once the cluster says it still runs here */
 	char spent_on[256];            /* nodes where its budget was spent, "a,b," */
 	pid_t orphan_pid;
 	struct guest_mig mig;

@@ -752,11 +752,21 @@ static void start_owned(struct hagentd *d)
 {
 	struct guest *g;
 
-	guests_for_each(g, d)
+	guests_for_each(g, d) {
+		if (g->resume_after_sync && g->h && !g->orphan && guest_is_local(g) &&
+		    g->desired == DESIRED_RUNNING && !g->mig.job[0]) {
+			log_notice("registry: %s still runs here (its migration never committed): "
+				   "resuming it", g->cfg.name);
+			if (g->ops->resume(g->h) < 0)
+				log_err("registry: cannot resume %s: %s", g->cfg.name,
+					strerror(errno));
+		}
+		g->resume_after_sync = false;
 		if (!g->orphan && g->owner[0] && guest_is_local(g) &&
 		    g->desired == DESIRED_RUNNING && !g->h &&
 		    (g->state == GS_STOPPED || g->state == GS_STARTING))
 			supervise_quorum_regained(g);
+	}
 }
 
 static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t len);

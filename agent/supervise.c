@@ -13,6 +13,7 @@
 #include "agent/control.h"
 #include "agent/guests.h"
 #include "agent/store.h"
+#include "agent/registry.h"
 #include "agent/supervise.h"
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
@@ -399,6 +400,29 @@ static enum gstate act_io_error(struct guest *g, struct sv_input *in)
 
 static enum gstate act_paused(struct guest *g, struct sv_input *in)
 {
+	/* A QEMU re-attached after hagentd died while it migrated the guest
+	 * away: its migration completed, so it is paused for good unless the
+	 * job never committed.  Only the cluster knows (start_owned in registry.c
+	 * resumes it if the sync leaves it here; a commit's higher generation
+	 * destroys it instead). */
+	if (g->state == GS_STARTING && in->detail &&
+	    (!strcmp(in->detail, "status postmigrate") ||
+	     !strcmp(in->detail, "status finish-migrate"))) {
+		if (registry_active(g->d) && registry_synced(g->d)) {
+			/* synced already: the guest is local (or this would have
+			 * been destroyed by the merge) */
+			if (!g->mig.job[0] && g->ops->resume(g->h) == 0) {
+				set_reason(g, "re-attached paused after a migration that never "
+					      "committed: resumed");
+				log_notice("%s: %s", g->cfg.name, g->reason);
+			}
+			return GS_PAUSED; /* RESUMED follows */
+		}
+		g->resume_after_sync = true;
+		set_reason(g, "re-attached paused after a migration; waiting for the cluster to "
+			      "confirm it still runs here");
+		log_notice("%s: %s", g->cfg.name, g->reason);
+	}
 	return GS_PAUSED;
 }
 

@@ -18,6 +18,7 @@
 #include "agent/registry.h"
 #include "agent/requests.h"
 #include "agent/supervise.h"
+#include "agent/testhold.h"
 #include "agent/timeouts.h"
 #include "agent/watchdog.h"
 #include "lib/fsutil.h"
@@ -49,12 +50,14 @@ struct migjob {
 	long boot_mem_mib, mem_mib;
 	bool ready_sent;
 	bool received;          /* the source's connection was handed to QEMU */
+	bool loaded_sent;       /* "loaded" announced */
 	/* source */
 	struct mchan_client *cl;
 	qb_loop_timer_handle deadline, poll;
 	bool deadline_on, poll_on;
 	uint64_t last_progress_ms;
 	bool sending, ended;    /* QEMU migration under way / outcome reported */
+	bool sent;              /* "sent" announced: QEMU completed here */
 	int completed_queries;
 };
 
@@ -179,7 +182,56 @@ static struct migjob *job_new(struct hagentd *d, struct guest *g, bool src)
 	return j;
 }
 
+/* A test hold (agent/testhold.h) at a step of a job: the step runs on
+ * release only if the job is still this host's side of the same job. */
+struct held {
+	struct hagentd *d;
+	char guest[GUEST_NAME_MAX];
+	char job[64];
+	void (*fn)(struct migjob *j);
+};
+
+static void held_release(void *arg)
+{
+	struct held *t = arg;
+	struct guest *g = guests_find(t->d, t->guest);
+	struct migjob *j = g ? g->mig.local : NULL;
+
+	if (j && !strcmp(j->job, t->job) && j->g)
+		t->fn(j);
+	else
+		log_notice("migration %s of %s: ended during a test hold", t->job, t->guest);
+}
+
+/* Run fn(j) now, or when the test hold at point is released. */
+static void step(struct migjob *j, const char *point, void (*fn)(struct migjob *j))
+{
+	struct held *t = calloc(1, sizeof(*t));
+
+	if (t) {
+		t->d = j->d;
+		t->fn = fn;
+		snprintf(t->guest, sizeof(t->guest), "%s", j->guest);
+		snprintf(t->job, sizeof(t->job), "%s", j->job);
+		if (test_hold(j->d->loop, point, j->job, held_release, t, free))
+			return;
+		free(t);
+	}
+	fn(j);
+}
+
 /* --- destination ------------------------------------------------------------ */
+
+static void dst_send_ready(struct migjob *j)
+{
+	send_phase(j->d, j->g, j->job, "ready", NULL, NULL);
+}
+
+/* The incoming QEMU has the whole guest: half of the commit's condition. */
+static void dst_send_loaded(struct migjob *j)
+{
+	send_phase(j->d, j->g, j->job, "loaded", NULL, NULL);
+}
 
 static void dst_event(void *owner, enum drv_event ev, const char *detail,
 		      const struct drv_exit *exit_info)
@@ -204,14 +256,18 @@ static void dst_event(void *owner, enum drv_event ev, const char *detail,
 		j->ready_sent = true;
 		log_info("migration %s of %s: incoming QEMU ready (%s)", j->job, j->guest,
 			 detail ? detail : "");
-		send_phase(j->d, j->g, j->job, "ready", NULL, NULL);
+		step(j, "ready", dst_send_ready);
 		return;
 	}
 	if (ev == DRV_EV_MIGRATION) {
 		log_info("migration %s of %s: destination QEMU: %s", j->job, j->guest,
 			 detail ? detail : "");
-		if (detail && !strncmp(detail, "failed", 6))
+		if (detail && !strncmp(detail, "failed", 6)) {
 			job_abort_send(j, "the destination QEMU says the migration %s", detail);
+		} else if (detail && !strcmp(detail, "completed") && !j->loaded_sent) {
+			j->loaded_sent = true;
+			step(j, "loaded", dst_send_loaded);
+		}
 	}
 }
 
@@ -354,7 +410,7 @@ static void src_poll_cb(void *arg)
 	struct migjob *j = arg;
 
 	j->poll_on = false;
-	if (!j->g || j->ended || !j->g->h)
+	if (!j->g || j->ended || j->sent || !j->g->h)
 		return;
 	if (query(j, src_stats) < 0)
 		log_warn("migration %s of %s: query-migrate: %s", j->job, j->guest, strerror(errno));
@@ -462,20 +518,28 @@ bool migrate_source_here(const struct guest *g)
 	return g->mig.local && g->mig.local->src;
 }
 
+static void src_send_sent(struct migjob *j)
+{
+	if (j->ended)
+		return;
+	send_phase(j->d, j->g, j->job, "sent", NULL, &j->g->mig.st);
+}
+
 static void src_completed(struct migjob *j, const struct drv_migrate_stats *st)
 {
-	if (!j->g || j->ended)
+	if (!j->g || j->ended || j->sent)
 		return;
 	/* QEMU may answer "completed" with zero figures at first: ask once
 	 * more, at once.  Never wait longer for figures: the guest is paused on
 	 * both ends until the commit. */
 	if (st->total_time_ms == 0 && j->completed_queries++ < 1 && query(j, src_completed) == 0)
 		return;
-	j->ended = true;
+	j->sent = true;
 	j->g->mig.st = *st;
 	log_notice("migration %s of %s: QEMU completed (total %" PRId64 " ms, downtime %" PRId64
-		   " ms); committing", j->job, j->guest, st->total_time_ms, st->downtime_ms);
-	send_phase(j->d, j->g, j->job, "commit", NULL, st);
+		   " ms); the guest is paused here", j->job, j->guest, st->total_time_ms,
+		   st->downtime_ms);
+	step(j, "sent", src_send_sent);
 }
 
 void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail)
@@ -517,6 +581,7 @@ static void job_forget(struct guest *g)
 {
 	g->mig.job[0] = '\0';
 	g->mig.phase = MIG_NONE;
+	g->mig.sent = g->mig.loaded = false;
 	g->mig.local = NULL;
 }
 
@@ -614,6 +679,7 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 	snprintf(g->mig.src, sizeof(g->mig.src), "%s", g->owner);
 	snprintf(g->mig.dst, sizeof(g->mig.dst), "%s", op->node);
 	g->mig.phase = MIG_PREPARE;
+	g->mig.sent = g->mig.loaded = false;
 	g->mig.downtime_ms = op->downtime_ms;
 	g->mig.bandwidth_mib = op->bandwidth_mib;
 	g->mig.timeout_s = op->timeout_s ? op->timeout_s : TO_MIGRATE_DEFAULT_S;
@@ -627,21 +693,42 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 		src_begin(d, g);
 }
 
-static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp *op)
+/* The destination resumes its copy: the registry made it the guest. */
+static void dst_resume(struct migjob *j)
+{
+	struct hagentd *d = j->d;
+	struct guest *g = j->g;
+	struct drv_guest *h = j->h;
+
+	j->h = NULL;
+	if (!h) {
+		/* it exited during a hold: the guest is lost here; its supervisor
+		 * reports it as any failed guest */
+		log_err("migration %s of %s: the incoming QEMU is gone after the commit", j->job,
+			j->guest);
+		registry_show(d, g, GS_FAILED, "its migrated QEMU exited before it resumed");
+	} else {
+		g->ops->rebind(h, &d->drv, g);
+		supervise_adopt(g, h, j->boot_mem_mib, j->mem_mib);
+	}
+	j->g = NULL;
+	job_release(j);
+}
+
+static void dst_resume_held(void *arg)
+{
+	dst_resume(arg);
+}
+
+/* Both ends are done: the source's QEMU completed (its copy is paused for
+ * good) and the destination's QEMU loaded the whole guest.  Every member
+ * applies this at the same point of the order. */
+static void commit(struct hagentd *d, struct guest *g)
 {
 	struct migjob *j = g->mig.local;
 	uint64_t ms = now_ms() - g->mig.began_ms;
 	char src[64];
 
-	if (g->mig.phase != MIG_TRANSFER) {
-		log_warn("migration %s of %s: commit in phase %s refused", g->mig.job, g->cfg.name,
-			 phase_name(g->mig.phase));
-		return;
-	}
-	if (op->mig) {
-		g->mig.st.downtime_ms = op->mig->downtime_ms;
-		g->mig.st.total_time_ms = (int64_t)op->mig->elapsed_ms;
-	}
 	snprintf(src, sizeof(src), "%s", g->mig.src);
 	if (g->mig.st.total_time_ms > 0)
 		snprintf(g->mig.last, sizeof(g->mig.last),
@@ -666,10 +753,10 @@ static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp
 	}
 	j->ended = true;
 	if (!j->src && j->h) {
-		struct drv_guest *h = j->h;
-		j->h = NULL;
-		g->ops->rebind(h, &d->drv, g);
-		supervise_adopt(g, h, j->boot_mem_mib, j->mem_mib);
+		/* j stays alive through a hold: nothing else reaches it now */
+		if (!test_hold(d->loop, "resume", j->job, dst_resume_held, j, NULL))
+			dst_resume(j);
+		return;
 	} else if (j->src) {
 		char why[128];
 		snprintf(why, sizeof(why), "migrated to %s", g->owner);
@@ -678,6 +765,31 @@ static void apply_commit(struct hagentd *d, struct guest *g, const Hagent__RegOp
 		supervise_hand_off(g, why);
 	}
 	job_release(j);
+}
+
+/* "sent" (from the source, with QEMU's final figures) and "loaded" (from the
+ * destination): the commit is the second of the two to be applied. */
+static void apply_done_half(struct hagentd *d, struct guest *g, const Hagent__RegOp *op,
+			    bool sent)
+{
+	if (g->mig.phase != MIG_TRANSFER) {
+		log_warn("migration %s of %s: '%s' in phase %s ignored", g->mig.job, g->cfg.name,
+			 sent ? "sent" : "loaded", phase_name(g->mig.phase));
+		return;
+	}
+	if (sent) {
+		if (op->mig) {
+			g->mig.st.downtime_ms = op->mig->downtime_ms;
+			g->mig.st.total_time_ms = (int64_t)op->mig->elapsed_ms;
+		}
+		g->mig.sent = true;
+	} else {
+		g->mig.loaded = true;
+	}
+	log_info("migration %s of %s: %s", g->mig.job, g->cfg.name,
+		 sent ? "the source sent the guest" : "the destination loaded the guest");
+	if (g->mig.sent && g->mig.loaded)
+		commit(d, g);
 }
 
 static void apply_phase(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
@@ -712,8 +824,8 @@ static void apply_phase(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 			snprintf(g->mig.st.status, sizeof(g->mig.st.status), "%s",
 				 op->mig->status ? op->mig->status : "");
 		}
-	} else if (!strcmp(ph, "commit")) {
-		apply_commit(d, g, op);
+	} else if (!strcmp(ph, "sent") || !strcmp(ph, "loaded")) {
+		apply_done_half(d, g, op, !strcmp(ph, "sent"));
 	} else if (!strcmp(ph, "abort")) {
 		end_aborted(d, g, op->reason && op->reason[0] ? op->reason : "aborted");
 		registry_answer(d, from, op, 0, NULL);

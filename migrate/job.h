@@ -7,12 +7,17 @@
  *   MIG_PHASE ready  transfer  the source connects to the destination's
  *                              migration port (migrate/channel.c) and QEMU
  *                              sends the guest over that socket
- *   MIG_PHASE commit           QEMU completed on the source (the guest is
- *                              paused there): the owner becomes the
- *                              destination, which resumes its copy; the
- *                              source destroys its own
- *   MIG_PHASE abort            before commit, at any phase: the source's copy
- *                              stays (a completed-but-uncommitted one is
+ *   MIG_PHASE sent             QEMU completed on the source (the guest is
+ *                              paused there for good unless the job aborts)
+ *   MIG_PHASE loaded           the destination's QEMU loaded the whole guest
+ *   (commit)                   applied with the second of sent and loaded:
+ *                              the owner becomes the destination, which
+ *                              resumes its copy; the source destroys its own.
+ *                              Waiting for both means a stream cut short
+ *                              after the source's QEMU finished writing never
+ *                              commits a copy that did not load.
+ *   MIG_PHASE abort            before the commit, at any phase: the source's
+ *                              copy stays (a completed-but-uncommitted one is
  *                              resumed), the destination's is destroyed
  *
  * The source copy runs until QEMU stops it for the final phase; the
