@@ -660,6 +660,11 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 		guests_insert(d, g);
 		log_info("registry: guest %s learnt from a peer", g->cfg.name);
 	}
+	/* a migration under way: a joiner learns it from the tables (it is never
+	 * one of the job's ends: its own earlier hagentd's departure aborted any) */
+	if (rec->mig && rec->mig->job && rec->mig->job[0] && !reg_of(d)->synced &&
+	    rec->gen >= g->gen)
+		migrate_merge_job(d, g, rec->mig);
 	if (rec->gen < g->gen)
 		return;
 	if (rec->gen == g->gen) {
@@ -697,12 +702,14 @@ static void send_sync(struct hagentd *d)
 	Hagent__RegOp op = HAGENT__REG_OP__INIT;
 	size_t k;
 	Hagent__RegRecord *recs, **ptrs;
+	Hagent__MigInfo *migs;
 	struct guest *g;
 	size_t i = 0;
 
 	recs = calloc((size_t)d->n_guests + r->n_tombs + 1, sizeof(*recs));
 	ptrs = calloc((size_t)d->n_guests + r->n_tombs + 1, sizeof(*ptrs));
-	if (!recs || !ptrs)
+	migs = calloc((size_t)d->n_guests + 1, sizeof(*migs));
+	if (!recs || !ptrs || !migs)
 		goto out;
 	guests_for_each(g, d) {
 		if (g->orphan)
@@ -717,6 +724,11 @@ static void send_sync(struct hagentd *d)
 		recs[i].desired_running = g->desired == DESIRED_RUNNING;
 		recs[i].state = (char *)state_str(g);
 		recs[i].reason = g->reason;
+		if (g->mig.job[0]) {
+			hagent__mig_info__init(&migs[i]);
+			migrate_fill_info(d, g, &migs[i]);
+			recs[i].mig = &migs[i];
+		}
 		ptrs[i] = &recs[i];
 		i++;
 	}
@@ -745,6 +757,7 @@ static void send_sync(struct hagentd *d)
 out:
 	free(recs);
 	free(ptrs);
+	free(migs);
 }
 
 /* After the sync: run what this host owns and should run. */

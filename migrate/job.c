@@ -940,6 +940,24 @@ void migrate_req_abort(struct conn *c, const Hagent__Request *req)
 			      strerror(errno));
 }
 
+void migrate_merge_job(struct hagentd *d, struct guest *g, const Hagent__MigInfo *mi)
+{
+	if (g->mig.job[0])
+		return;
+	snprintf(g->mig.job, sizeof(g->mig.job), "%s", mi->job);
+	snprintf(g->mig.src, sizeof(g->mig.src), "%s", mi->src ? mi->src : "");
+	snprintf(g->mig.dst, sizeof(g->mig.dst), "%s", mi->dst ? mi->dst : "");
+	g->mig.phase = mi->phase && !strcmp(mi->phase, "transfer") ? MIG_TRANSFER : MIG_PREPARE;
+	g->mig.sent = mi->sent;
+	g->mig.loaded = mi->loaded;
+	g->mig.began_ms = now_ms() - mi->elapsed_ms;
+	g->mig.st.downtime_ms = mi->downtime_ms;
+	g->mig.local = NULL;
+	log_info("migration %s of %s: learnt from the cluster (%s to %s, %s)", g->mig.job,
+		 g->cfg.name, g->mig.src, g->mig.dst, phase_name(g->mig.phase));
+	(void)d; /* a later departure of either end aborts it here as everywhere */
+}
+
 void migrate_fill_info(struct hagentd *d, struct guest *g, Hagent__MigInfo *mi)
 {
 	(void)d;
@@ -956,6 +974,8 @@ void migrate_fill_info(struct hagentd *d, struct guest *g, Hagent__MigInfo *mi)
 	mi->expected_downtime_ms = g->mig.st.expected_downtime_ms;
 	mi->downtime_ms = g->mig.st.downtime_ms;
 	mi->elapsed_ms = g->mig.job[0] ? now_ms() - g->mig.began_ms : 0;
+	mi->sent = g->mig.sent;
+	mi->loaded = g->mig.loaded;
 	mi->last = g->mig.last;
 }
 

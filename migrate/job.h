@@ -51,7 +51,10 @@ void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail
 void migrate_req(struct conn *c, const Hagent__Request *req);
 void migrate_req_abort(struct conn *c, const Hagent__Request *req);
 
-/* For hactl list/status. */
+/* A joiner learns a job under way from a member's table (registry sync). */
+void migrate_merge_job(struct hagentd *d, struct guest *g, const Hagent__MigInfo *mi);
+
+/* For hactl list/status, and the registry's tables. */
 void migrate_fill_info(struct hagentd *d, struct guest *g, Hagent__MigInfo *mi);
 
 #endif

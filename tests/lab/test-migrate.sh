@@ -5,6 +5,8 @@
 #     back to n1 while the guest dirties 20 MiB/s;
 #   - migrate-abort during a slow transfer: the guest runs on at the source,
 #     the destination's incoming QEMU is gone;
+#   - a hagentd (re)joining during a migration learns the job from the
+#     members' tables: its status shows it and its migrate-abort works;
 #   - --timeout expiry: the same, with the reason;
 #   - the guest crashes on the source mid-transfer: the job is aborted, and
 #     on_crash restarts it there;
@@ -125,6 +127,19 @@ check "mg1 runs on n1" until_true 10 runs_on n1
 check "n2's incoming QEMU is gone" until_true 15 no_qemu_on n2
 h=$(last_hb n1)
 check "mg1 keeps heartbeating on n1" until_true 10 hb_above n1 "$h"
+
+# --- a hagentd that joins during a migration learns the job from the tables
+check "a slow migration to n2" lab exec n1 hactl migrate mg1 n2 --bandwidth 1
+check "it reaches transfer" until_true 20 status_has n1 "Migrating mg1: n1 -> n2, transfer"
+kill -9 "$(cat "$LAB_DIR/n3/hagentd.pid")"
+check "n3's hagentd is gone from the group" until_true 20 bash -c "lab exec n1 hactl status | grep -q 'hagentd DOWN'"
+lab exec n3 sh -c "setsid hagentd -f -d -c /etc/hagent/hagent.conf >>$LAB_DIR/n3/hagentd.log 2>&1 &"
+check "n3's hagentd is back in the group" until_true 20 bash -c "! lab exec n1 hactl status | grep -q 'hagentd DOWN'"
+check "the new hagentd on n3 shows the running job" until_true 10 status_has n3 "Migrating mg1: n1 -> n2, transfer"
+check "and can abort it" lab exec n3 hactl migrate-abort mg1
+check "n1 says aborted by the user" until_true 10 status_has n1 "aborted: aborted by the user"
+check "mg1 runs on n1" until_true 10 runs_on n1
+check "n2's incoming QEMU is gone" until_true 15 no_qemu_on n2
 
 # --- timeout
 out=$(lab exec n1 hactl migrate mg1 n3 --bandwidth 1 --timeout 3 --wait 2>&1)
