@@ -269,19 +269,6 @@ static enum gstate stop_for_good(struct guest *g)
 /* The renamed instance keeps its run_dir files (pid file locked by QEMU,
  * sockets still bound) under its new name, so the fresh instance can start
  * and the old one's console log stays readable. */
-static void rename_run_files(struct hagentd *d, const char *from, const char *to)
-{
-	static const char *const suffixes[] = { "pid", "qmp", "serial", "console.log", "qemu.log" };
-	char a[PATH_MAX], b[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
-		if (fs_path(a, sizeof(a), "%s/%s.%s", d->conf.run_dir, from, suffixes[i]) == 0 &&
-		    fs_path(b, sizeof(b), "%s/%s.%s", d->conf.run_dir, to, suffixes[i]) == 0 &&
-		    rename(a, b) < 0 && errno != ENOENT)
-			log_warn("rename %s -> %s: %s", a, b, strerror(errno));
-}
-
 /* rename-restart: the crashed instance stays (paused) under a new name, for
  * inspection with `hactl destroy NAME-N` when done; a fresh one starts. */
 static void keep_renamed(struct guest *g)
@@ -308,7 +295,8 @@ static void keep_renamed(struct guest *g)
 	}
 	qb_list_init(&o->list);
 	guests_insert(g->d, o);
-	rename_run_files(g->d, g->cfg.name, o->cfg.name);
+	if (g->ops->rename_files)
+		g->ops->rename_files(&g->d->drv, g->cfg.name, o->cfg.name);
 	g->ops->detach(g->h);
 	g->h = NULL;
 	set_reason(o, "renamed from %s after %s", g->cfg.name, g->reason);

@@ -100,6 +100,9 @@ struct driver_ops {
 	/* hagentd starts: an incoming copy left by an earlier hagentd (it went
 	 * away mid-migration) never ran the guest; kill it. */
 	void (*discard_incoming)(struct drv_host *host, const char *name);
+	/* Move a guest's files on this host to another name (rename-restart
+	 * keeps a crashed instance as NAME-N). */
+	void (*rename_files)(struct drv_host *host, const char *from, const char *to);
 	/* Deliver the handle's events to another owner from now on. */
 	void (*rebind)(struct drv_guest *g, struct drv_host *host, void *owner);
 	/* Re-attach to a guest that survived an hagentd restart.  Returns 0 and a

@@ -1,7 +1,7 @@
 # drivers — guest drivers behind driver.h's ops table (QEMU via QMP).
 libhagent_a_SOURCES += \
 	drivers/driver.c drivers/driver.h \
-	drivers/qemu.c drivers/qemu_priv.h drivers/qemu_migrate.c \
+	drivers/qemu.c drivers/qemu_priv.h drivers/qemu_migrate.c drivers/qemu_files.c \
 	drivers/qemu_argv.c drivers/qemu_argv.h \
 	drivers/qmp.c drivers/qmp.h
 

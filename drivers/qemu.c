@@ -1324,6 +1324,7 @@ const struct driver_ops qemu_driver_ops = {
 	.migrate_query = qemu_migrate_query,
 	.migrate_cancel = qemu_migrate_cancel,
 	.rebind = qemu_rebind,
+	.rename_files = qemu_files_rename,
 	.discard_incoming = qemu_discard_incoming,
 	.attach = qemu_attach,
 	.shutdown = qemu_shutdown,

@@ -366,11 +366,7 @@ int qemu_migrate_cancel(struct drv_guest *g)
  * (QEMU keeps its open files and listening sockets across a rename). */
 void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 {
-	static const char *const suffixes[] = { QEMU_SUFFIX_QMP, QEMU_SUFFIX_SERIAL,
-						QEMU_SUFFIX_PID, QEMU_SUFFIX_LOG,
-						QEMU_SUFFIX_CONSOLE, QEMU_SUFFIX_OBSERVE };
-	char from[PATH_MAX], base[GUEST_NAME_MAX + 8];
-	size_t i;
+	char base[GUEST_NAME_MAX + 8];
 
 	g->host = host;
 	g->owner = owner;
@@ -378,14 +374,7 @@ void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 		return;
 	g->incoming = false;
 	snprintf(base, sizeof(base), "%s%s", g->name, QEMU_INCOMING_TAG);
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		char to[PATH_MAX];
-		if (qemu_path(from, sizeof(from), host->run_dir, base, suffixes[i]) < 0 ||
-		    qemu_path(to, sizeof(to), host->run_dir, g->name, suffixes[i]) < 0)
-			continue;
-		if (rename(from, to) < 0 && errno != ENOENT)
-			log_warn("guest %s: rename %s -> %s: %s", g->name, from, to, strerror(errno));
-	}
+	qemu_files_rename(host, base, g->name);
 	qemu_path(g->qmp_path, sizeof(g->qmp_path), host->run_dir, g->name, QEMU_SUFFIX_QMP);
 	qemu_path(g->serial_path, sizeof(g->serial_path), host->run_dir, g->name,
 		  QEMU_SUFFIX_SERIAL);
@@ -395,12 +384,9 @@ void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 
 void qemu_discard_incoming(struct drv_host *host, const char *name)
 {
-	static const char *const suffixes[] = { QEMU_SUFFIX_QMP, QEMU_SUFFIX_SERIAL,
-						QEMU_SUFFIX_OBSERVE, QEMU_SUFFIX_CONSOLE };
 	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
 	pid_t pid;
 	int pidfd;
-	size_t i;
 
 	snprintf(base, sizeof(base), "%s%s", name, QEMU_INCOMING_TAG);
 	if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) < 0)
@@ -412,8 +398,5 @@ void qemu_discard_incoming(struct drv_host *host, const char *name)
 			kill(pid, SIGKILL);
 		close(pidfd);
 	}
-	unlink(path);
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
-		if (qemu_path(path, sizeof(path), host->run_dir, base, suffixes[i]) == 0)
-			unlink(path);
+	qemu_files_unlink(host, base);
 }

@@ -39,6 +39,7 @@ static struct fake {
 	/* calls */
 	int n_start, n_attach, n_shutdown, n_destroy, n_coredump, n_detach, n_release, n_pid;
 	char coredump_path[PATH_MAX];
+	char renamed[160];
 	long start_maxmem;
 	/* results */
 	int start_rc;
@@ -124,6 +125,12 @@ static pid_t fake_pid(struct drv_guest *h)
 	return 4242; /* never signalled: no test destroys an orphan */
 }
 
+static void fake_rename_files(struct drv_host *host, const char *from, const char *to)
+{
+	assert_non_null(host);
+	snprintf(F.renamed, sizeof(F.renamed), "%s -> %s", from, to);
+}
+
 static void fake_detach(struct drv_guest *h)
 {
 	assert_non_null(h);
@@ -149,6 +156,7 @@ static const struct driver_ops fake_ops = {
 	.coredump = fake_coredump,
 	.pid = fake_pid,
 	.detach = fake_detach,
+	.rename_files = fake_rename_files,
 	.release = fake_release,
 };
 
@@ -511,6 +519,7 @@ static void test_rename_restart(void **state)
 	assert_null(o->h);
 	assert_null(o->text);
 	assert_int_equal(F.n_detach, 1); /* the crashed QEMU is let go, not killed */
+	assert_string_equal(F.renamed, "vm1 -> vm1-1"); /* its files go with it */
 	assert_int_equal(F.n_destroy, 0);
 	assert_int_equal(g->state, GS_STARTING);
 	assert_int_equal(F.n_start, 2);
