@@ -248,8 +248,9 @@ int conf_load(struct conf *c, const char *path, bool explicit_path)
 		conf_error(c->path, "cluster", "expected one of auto, corosync, none");
 		errors++;
 	}
-	if (strcmp(c->migration_transport, "tls") && strcmp(c->migration_transport, "plaintext")) {
-		conf_error(c->path, "migration_transport", "expected tls or plaintext");
+	if (strcmp(c->migration_transport, "tls") && strcmp(c->migration_transport, "plaintext") &&
+	    strcmp(c->migration_transport, "qemu-tls")) {
+		conf_error(c->path, "migration_transport", "expected tls, qemu-tls or plaintext");
 		errors++;
 	}
 	if (c->run_dir[0] != '/' || c->state_dir[0] != '/') {

@@ -212,6 +212,19 @@ static void test_migration_port_number(void **state)
 	assert_int_equal(conf_load(&e->c, e->path, true), 0);
 }
 
+static void test_migration_transport(void **state)
+{
+	struct env *e = *state;
+
+	write_conf(e, "migration_transport = \"qemu-tls\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), 0);
+	assert_string_equal(e->c.migration_transport, "qemu-tls");
+	write_conf(e, "migration_transport = \"plaintext\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), 0);
+	write_conf(e, "migration_transport = \"ssl\"\n");
+	assert_int_equal(conf_load(&e->c, e->path, true), -1);
+}
+
 static void test_bad_accel(void **state)
 {
 	struct env *e = *state;
@@ -257,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_keeps_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_port_number, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_transport, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_accel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_dirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
