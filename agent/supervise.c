@@ -132,28 +132,42 @@ static enum gstate fail(struct guest *g)
 	return GS_FAILED;
 }
 
-static enum gstate act_spawn(struct guest *g, struct sv_input *in)
+struct guest_cfg *supervise_launch_cfg(struct guest *g, char *err, size_t errlen)
 {
 	struct guest_cfg *cfg = guests_load_cfg(g);
+
+	if (!cfg) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* With a watchdog, self-fencing must be promised before a guest runs. */
+	if (watchdog_arm(g->d, err, errlen) < 0) {
+		free(cfg);
+		return NULL;
+	}
+	cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+	return cfg;
+}
+
+static enum gstate act_spawn(struct guest *g, struct sv_input *in)
+{
+	struct guest_cfg *cfg = NULL;
 	char err[256] = "out of memory";
 	int rc = -1;
 
 	timer_cancel(g);
 	if (!guest_is_local(g)) {
 		/* The registry gave it to another host: never a second copy here. */
-		free(cfg);
 		set_reason(g, "not started here: owned by %s", g->owner);
 		return GS_STOPPED;
 	}
 	if (!cluster_may_start(g->d)) {
 		/* desired state kept: quorum regained starts it */
-		free(cfg);
 		set_reason(g, "not started: this partition has no quorum");
 		return GS_STOPPED;
 	}
-	/* With a watchdog, self-fencing must be promised before a guest runs. */
-	if (cfg && watchdog_arm(g->d, err, sizeof(err)) == 0) {
-		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+	cfg = supervise_launch_cfg(g, err, sizeof(err));
+	if (cfg) {
 		g->budget_spent = false;
 		rc = g->ops->start(&g->d->drv, cfg, g, &g->h, err, sizeof(err));
 	}

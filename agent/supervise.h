@@ -35,6 +35,9 @@ void supervise_quorum_regained(struct guest *g);
 /* A guest now owned by another host (migrated away): destroy the local
  * copy, keeping the cluster's desired state. */
 void supervise_hand_off(struct guest *g, const char *why);
+/* The guest's file as QEMU starts it here (memory ceiling from mem-max),
+ * with the watchdog armed first when there is one; NULL and err if not. */
+struct guest_cfg *supervise_launch_cfg(struct guest *g, char *err, size_t errlen);
 /* A migrated guest arrived: take the incoming handle (paused) and resume it. */
 void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib);
 /* hagentd exits: let go of every guest without touching it. */

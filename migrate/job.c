@@ -26,13 +26,15 @@
 #include "migrate/channel.h"
 #include "migrate/evacuate.h"
 #include "migrate/job.h"
+#include "migrate/relay.h"
 
 /* The daemon's migration endpoint. */
 struct migrate {
 	struct mchan_key key;
 	enum mchan_mode mode;
 	struct mchan_server *srv;
-	char tls_dir[PATH_MAX]; /* QEMU's TLS-PSK credentials ("" = QEMU sends plain) */
+	bool relay;             /* tls: the memory goes through our TLS session */
+	char tls_dir[PATH_MAX]; /* qemu-tls: QEMU's TLS-PSK credentials ("" = none) */
 	char why_off[256];      /* why migrations are refused here ("" = they are not) */
 };
 
@@ -59,6 +61,8 @@ struct migjob {
 	bool sending, ended;    /* QEMU migration under way / outcome reported */
 	bool sent;              /* "sent" announced: QEMU completed here */
 	int completed_queries;
+	/* both */
+	struct relay *relay;    /* the memory stream through our TLS session */
 };
 
 static const char *phase_name(enum mig_phase p)
@@ -146,6 +150,10 @@ static void timers_off(struct migjob *j)
 static void job_release(struct migjob *j)
 {
 	timers_off(j);
+	if (j->relay) {
+		relay_stop(j->relay);
+		j->relay = NULL;
+	}
 	if (j->cl) {
 		mchan_client_cancel(j->cl);
 		j->cl = NULL;
@@ -220,6 +228,43 @@ static void step(struct migjob *j, const char *point, void (*fn)(struct migjob *
 	fn(j);
 }
 
+/* --- the memory stream through our TLS session ------------------------------ */
+
+static void relay_done(void *arg, uint64_t to_net, uint64_t from_net, const char *err)
+{
+	struct migjob *j = arg;
+
+	j->relay = NULL;
+	log_info("migration %s of %s: TLS relay ended: %" PRIu64 " bytes out, %" PRIu64
+		 " in%s%s", j->job, j->guest, to_net, from_net, err ? ": " : "", err ? err : "");
+	if (err && j->g && !j->ended)
+		job_abort_send(j, "the migration stream %s %s broke: %s", j->src ? "to" : "from",
+			       j->src ? j->g->mig.dst : j->g->mig.src, err);
+}
+
+/* The socket the channel handed over, as QEMU should get it: with our own
+ * TLS, a socketpair whose other end the relay pumps through the session;
+ * else the socket itself (QEMU's own TLS, or plaintext).  Takes fd and tls;
+ * -1 (both closed) and err on failure. */
+static int stream_fd(struct migjob *j, int fd, struct mchan_tls *tls, char *err, size_t len)
+{
+	char label[160];
+	int qfd;
+
+	if (!tls || !j->d->migrate->relay) {
+		mchan_tls_free(tls); /* QEMU's own TLS (or none) runs on the bare socket */
+		return fd;
+	}
+	snprintf(label, sizeof(label), "migration %s of %s", j->job, j->guest);
+	j->relay = relay_start(j->d->loop, fd, tls, label, &qfd, relay_done, j, err, len);
+	if (!j->relay) {
+		mchan_tls_free(tls);
+		close(fd);
+		return -1;
+	}
+	return qfd;
+}
+
 /* --- destination ------------------------------------------------------------ */
 
 static void dst_send_ready(struct migjob *j)
@@ -284,9 +329,8 @@ static void dst_prepare(struct hagentd *d, struct guest *g)
 	}
 	j->host = d->drv;
 	j->host.event = dst_event;
-	cfg = guests_load_cfg(g);
-	if (cfg && watchdog_arm(d, err, sizeof(err)) == 0) {
-		cfg->maxmem_mib = g->maxmem_mib > cfg->memory_mib ? g->maxmem_mib : cfg->memory_mib;
+	cfg = supervise_launch_cfg(g, err, sizeof(err));
+	if (cfg) {
 		j->boot_mem_mib = cfg->maxmem_mib;
 		j->mem_mib = cfg->memory_mib;
 		rc = g->ops->start_incoming(&j->host, cfg, j, &j->h, err, sizeof(err));
@@ -326,15 +370,17 @@ static int chan_verify(void *arg, const struct mchan_hello *h, char *why, size_t
 	return 0;
 }
 
-static void chan_accept(void *arg, const struct mchan_hello *h, int fd)
+static void chan_accept(void *arg, const struct mchan_hello *h, int fd, struct mchan_tls *tls)
 {
 	struct hagentd *d = arg;
 	struct guest *g = guests_find(d, h->guest);
 	struct migjob *j = g ? g->mig.local : NULL;
 	struct drv_migrate_params p = { 0 };
+	char err[256];
 
 	if (!j || j->src || !j->h || strcmp(j->job, h->job)) {
 		log_warn("migration %s of %s: gone before its connection arrived", h->job, h->guest);
+		mchan_tls_free(tls);
 		close(fd);
 		return;
 	}
@@ -342,6 +388,12 @@ static void chan_accept(void *arg, const struct mchan_hello *h, int fd)
 	j->received = true;
 	log_info("migration %s of %s: %s connected; handing the channel to QEMU", j->job, j->guest,
 		 h->src);
+	fd = stream_fd(j, fd, tls, err, sizeof(err));
+	if (fd < 0) {
+		job_abort_send(j, "cannot relay the migration stream on %s: %s",
+			       d->conf.node_name, err);
+		return;
+	}
 	if (g->ops->migrate_recv(j->h, fd, &p) < 0)
 		job_abort_send(j, "cannot hand the channel to the incoming QEMU: %s",
 			       strerror(errno));
@@ -433,15 +485,17 @@ static void src_deadline_cb(void *arg)
 			       phase_name(j->g->mig.phase));
 }
 
-static void src_connected(void *arg, int fd, const char *err)
+static void src_connected(void *arg, int fd, struct mchan_tls *tls, const char *err)
 {
 	struct migjob *j = arg;
 	struct hagentd *d = j->d;
 	struct guest *g = j->g;
 	struct drv_migrate_params p = { 0 };
+	char why[256];
 
 	j->cl = NULL;
 	if (!g) {
+		mchan_tls_free(tls);
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -451,8 +505,14 @@ static void src_connected(void *arg, int fd, const char *err)
 		return;
 	}
 	if (!g->h) {
+		mchan_tls_free(tls);
 		close(fd);
 		job_abort_send(j, "the guest stopped on %s", d->conf.node_name);
+		return;
+	}
+	fd = stream_fd(j, fd, tls, why, sizeof(why));
+	if (fd < 0) {
+		job_abort_send(j, "cannot relay the migration stream: %s", why);
 		return;
 	}
 	p.downtime_ms = g->mig.downtime_ms;
@@ -1018,19 +1078,20 @@ int migrate_init(struct hagentd *d)
 		return -1;
 	d->migrate = m;
 	m->mode = strcmp(d->conf.migration_transport, "plaintext") ? MCHAN_TLS : MCHAN_PLAIN;
+	m->relay = !strcmp(d->conf.migration_transport, "tls");
 	if (mchan_key_load(d->conf.authkey, &m->key, err, sizeof(err)) < 0) {
 		snprintf(m->why_off, sizeof(m->why_off), "cluster key: %.200s", err);
 		log_err("migration: off: %s", m->why_off);
 		return -1;
 	}
-	if (m->mode == MCHAN_TLS && write_tls_dir(d, m) < 0) {
+	if (!strcmp(d->conf.migration_transport, "qemu-tls") && write_tls_dir(d, m) < 0) {
 		snprintf(m->why_off, sizeof(m->why_off), "cannot write QEMU's TLS key in %.100s: %s",
 			 m->tls_dir, strerror(errno));
 		log_err("migration: off: %s", m->why_off);
 		m->tls_dir[0] = '\0';
 		return -1;
 	}
-	if (m->mode == MCHAN_PLAIN)
+	if (strcmp(d->conf.migration_transport, "qemu-tls"))
 		m->tls_dir[0] = '\0';
 	m->srv = mchan_listen(d->loop, m->mode, &m->key, addr, (uint16_t)d->conf.migration_port,
 			      TO_MIGRATE_HANDSHAKE_MS, chan_verify, chan_accept, d, err, sizeof(err));
@@ -1041,7 +1102,8 @@ int migrate_init(struct hagentd *d)
 		return -1;
 	}
 	log_info("migration: listening on %s:%ld (%s)", addr, d->conf.migration_port,
-		 m->mode == MCHAN_TLS ? "TLS-PSK" : "plaintext");
+		 m->relay ? "TLS-PSK, memory relayed in the same session"
+		 : m->mode == MCHAN_TLS ? "TLS-PSK, memory over QEMU's TLS" : "plaintext");
 	return 0;
 }
 

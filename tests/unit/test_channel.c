@@ -6,10 +6,12 @@
  * instead of hanging it.  No sleeps: every wait is the loop's.
  *
  * The crucial property (nothing past the exchange is read, since it is
- * QEMU's) is checked both ways:
- *  - client side: the server's accept callback writes raw bytes on its fd at
- *    once, before the client has even read the reply; the client must hand
- *    them over untouched on its own fd;
+ * QEMU's stream or the handed-over session's next records) is checked both
+ * ways:
+ *  - client side: the server's accept callback writes on its fd at once
+ *    (raw bytes, or a record of its TLS session), before the client has even
+ *    read the reply; the client must hand them over untouched with its fd
+ *    (and session);
  *  - server side: a hand-made client (fake_*) sends its hello and raw bytes
  *    right behind it in the same loop callback, so both are in the server's
  *    socket when it reads the hello; the accept callback must find the raw
@@ -17,7 +19,6 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,6 +44,7 @@
 #include "migrate/channel.h"
 #include "proto/frame.h"
 #include "proto/hagent.pb-c.h"
+#include "tests/unit/chan_util.h"
 
 #define MAXC 16
 #define DEADLINE_MS 10000
@@ -56,25 +58,26 @@ struct fake;
 
 static struct t {
 	qb_loop_t *loop;
-	qb_loop_timer_handle deadline;
-	bool timed_out;
 	struct mchan_key key, other;
 	uint16_t port;
 	struct mchan_server *srv;
+	bool tls;                    /* the server's mode is MCHAN_TLS */
 	int fds_before;
 	/* server side */
 	int n_verify, n_accept;
 	struct mchan_hello seen;
 	int sfd[MAXC];
+	struct mchan_tls *stls[MAXC];
 	const char *refuse;          /* verify refuses with this */
 	struct mchan_client *cancel_in_verify;
-	const char *accept_write;    /* written raw on the accepted fd at once */
+	const char *accept_write;    /* written on the accepted fd at once (tls: a record) */
 	const char *accept_expect;   /* must be readable at once on the accepted fd */
 	bool accept_expect_ok;
 	/* client side */
 	bool in_connect;
 	int n_done;
 	int cfd[MAXC];
+	struct mchan_tls *ctls[MAXC];
 	char cerr[MAXC][512];
 	/* hand-made clients */
 	int n_fake;
@@ -94,13 +97,6 @@ static void maybe_stop(void)
 		qb_loop_stop(T.loop);
 }
 
-static void deadline_cb(void *arg)
-{
-	(void)arg;
-	T.timed_out = true;
-	qb_loop_stop(T.loop);
-}
-
 /* Run until the awaited callbacks happened; a bug fails, never hangs. */
 static void run(int done, int accept, int warn, int fake)
 {
@@ -108,12 +104,7 @@ static void run(int done, int accept, int warn, int fake)
 	T.want_accept = accept;
 	T.want_warn = warn;
 	T.want_fake = fake;
-	T.timed_out = false;
-	assert_int_equal(qb_loop_timer_add(T.loop, QB_LOOP_LOW, DEADLINE_MS * 1000000ULL, NULL,
-					   deadline_cb, &T.deadline), 0);
-	qb_loop_run(T.loop);
-	qb_loop_timer_del(T.loop, T.deadline);
-	if (T.timed_out)
+	if (!chu_run(T.loop, DEADLINE_MS))
 		fail_msg("timed out: done %d/%d accept %d/%d warn %d/%d fake %d/%d", T.n_done, done,
 			 T.n_accept, accept, T.n_warn, warn, T.n_fake, fake);
 }
@@ -131,52 +122,17 @@ static void log_capture(int32_t t, struct qb_log_callsite *cs, struct timespec *
 	}
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own */
-}
-
-/* A port nothing listens on (bound, read, released). */
-static uint16_t free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static void key_fill(struct mchan_key *k, unsigned char v)
-{
-	memset(k, 0, sizeof(*k));
-	memset(k->key, v, 32);
-	k->len = 32;
-}
-
 static int setup(void **state)
 {
 	int i;
 
 	(void)state;
 	memset(&T, 0, sizeof(T));
-	T.fds_before = count_fds();
+	T.fds_before = chu_count_fds();
 	T.loop = qb_loop_create();
 	assert_non_null(T.loop);
-	key_fill(&T.key, 0x5a);
-	key_fill(&T.other, 0xa5);
+	chu_key_fill(&T.key, 0x5a);
+	chu_key_fill(&T.other, 0xa5);
 	for (i = 0; i < MAXC; i++)
 		T.sfd[i] = T.cfd[i] = -1;
 	return 0;
@@ -190,6 +146,8 @@ static int teardown(void **state)
 	if (T.srv)
 		mchan_server_close(T.srv);
 	for (i = 0; i < MAXC; i++) {
+		mchan_tls_free(T.stls[i]);
+		mchan_tls_free(T.ctls[i]);
 		if (T.sfd[i] >= 0)
 			close(T.sfd[i]);
 		if (T.cfd[i] >= 0)
@@ -197,7 +155,7 @@ static int teardown(void **state)
 	}
 	qb_loop_destroy(T.loop);
 	/* every socket the channel made was closed or handed over (and closed) */
-	assert_int_equal(count_fds(), T.fds_before);
+	assert_int_equal(chu_count_fds(), T.fds_before);
 	return 0;
 }
 
@@ -252,6 +210,47 @@ static bool nothing_more(int fd)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* The same through a handed-over session (blocking fd, as handed over). */
+static bool tls_read_exact_now(struct mchan_tls *t, int fd, char *buf, size_t n)
+{
+	gnutls_session_t s = mchan_tls_session(t);
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (gnutls_record_check_pending(s) == 0 && poll(&p, 1, 2000) != 1)
+			return false;
+		r = gnutls_record_recv(s, buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+static void tls_write(struct mchan_tls *t, const char *data)
+{
+	ssize_t n = (ssize_t)strlen(data);
+
+	assert_int_equal(gnutls_record_send(mchan_tls_session(t), data, (size_t)n), n);
+}
+
+/* Either way: raw on fd (plaintext) or through the session (tls). */
+static bool chan_read_exact_now(struct mchan_tls *t, int fd, char *buf, size_t n)
+{
+	return t ? tls_read_exact_now(t, fd, buf, n) : read_exact_now(fd, buf, n);
+}
+
+static void chan_write(struct mchan_tls *t, int fd, const char *data)
+{
+	if (t)
+		tls_write(t, data);
+	else
+		assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+}
+
 /* Small writes right behind another are held back (Nagle) until the
  * first is acknowledged: then the peer could read the reply before the
  * bytes behind it even arrive, and read-ahead would go unnoticed. */
@@ -262,31 +261,34 @@ static void no_delay(int fd)
 	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
 }
 
-static void accept_cb(void *arg, const struct mchan_hello *h, int fd)
+static void accept_cb(void *arg, const struct mchan_hello *h, int fd, struct mchan_tls *tls)
 {
 	(void)arg;
 	assert_true(fd >= 0);
 	assert_true(is_blocking(fd));
+	assert_true((tls != NULL) == T.tls);
 	T.seen = *h;
 	no_delay(fd);
 	if (T.accept_write)
-		assert_int_equal(write(fd, T.accept_write, strlen(T.accept_write)),
-				 (ssize_t)strlen(T.accept_write));
+		chan_write(tls, fd, T.accept_write);
 	if (T.accept_expect) {
 		char buf[64] = "";
 		size_t n = strlen(T.accept_expect);
 
 		T.accept_expect_ok = read_exact_now(fd, buf, n) && !memcmp(buf, T.accept_expect, n);
 	}
-	if (T.n_accept < MAXC)
+	if (T.n_accept < MAXC) {
 		T.sfd[T.n_accept] = fd;
-	else
+		T.stls[T.n_accept] = tls;
+	} else {
+		mchan_tls_free(tls);
 		close(fd);
+	}
 	T.n_accept++;
 	maybe_stop();
 }
 
-static void done_cb(void *arg, int fd, const char *err)
+static void done_cb(void *arg, int fd, struct mchan_tls *tls, const char *err)
 {
 	int i = (int)(intptr_t)arg;
 
@@ -297,10 +299,13 @@ static void done_cb(void *arg, int fd, const char *err)
 	if (fd >= 0) {
 		assert_null(err);
 		assert_true(is_blocking(fd));
+		assert_true((tls != NULL) == T.tls);
 		T.cfd[i] = fd;
+		T.ctls[i] = tls;
 		snprintf(T.cerr[i], sizeof(T.cerr[i]), "(ok)");
 	} else {
 		assert_non_null(err);
+		assert_null(tls);
 		snprintf(T.cerr[i], sizeof(T.cerr[i]), "%s", err);
 		print_message("client %d failed: %s\n", i, err);
 	}
@@ -312,7 +317,8 @@ static void listen_on(enum mchan_mode mode, const struct mchan_key *key, unsigne
 {
 	char err[256] = "";
 
-	T.port = free_port();
+	T.port = chu_free_port();
+	T.tls = mode == MCHAN_TLS;
 	T.srv = mchan_listen(T.loop, mode, key, "127.0.0.1", T.port, hs_ms, verify_cb, accept_cb,
 			     NULL, err, sizeof(err));
 	if (!T.srv)
@@ -345,6 +351,8 @@ static void assert_hello_seen(void)
 
 /* ---- success, and nothing read past the exchange --------------------------------- */
 
+/* tls: both ends carry on in the handed-over sessions (the sessions are
+ * live, and the client's held nothing of the server's first record). */
 static void ok_case(enum mchan_mode mode)
 {
 	char buf[32] = "";
@@ -357,13 +365,13 @@ static void ok_case(enum mchan_mode mode)
 	assert_int_equal(T.n_verify, 1);
 	assert_int_equal(T.n_accept, 1);
 	assert_hello_seen();
-	/* destination -> source: the raw bytes, all of them, nothing else */
-	assert_true(read_exact_now(T.cfd[0], buf, 9));
+	/* destination -> source: the bytes, all of them, nothing else */
+	assert_true(chan_read_exact_now(T.ctls[0], T.cfd[0], buf, 9));
 	assert_memory_equal(buf, "QEMU-DATA", 9);
 	assert_true(nothing_more(T.cfd[0]));
 	/* source -> destination */
-	assert_int_equal(write(T.cfd[0], "SRC-DATA", 8), 8);
-	assert_true(read_exact_now(T.sfd[0], buf, 8));
+	chan_write(T.ctls[0], T.cfd[0], "SRC-DATA");
+	assert_true(chan_read_exact_now(T.stls[0], T.sfd[0], buf, 8));
 	assert_memory_equal(buf, "SRC-DATA", 8);
 	assert_true(nothing_more(T.sfd[0]));
 	assert_int_equal(T.n_warn, 0);
@@ -379,6 +387,26 @@ static void test_plain_ok(void **state)
 {
 	(void)state;
 	ok_case(MCHAN_PLAIN);
+}
+
+/* The handed-over sessions own what they need: they work on with the
+ * server closed (ASan would see its credentials used after free). */
+static void test_tls_outlives_server(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	listen_on(MCHAN_TLS, &T.key, 5000);
+	connect_as(0, MCHAN_TLS, &T.key, "127.0.0.1");
+	run(1, 1, 0, 0);
+	mchan_server_close(T.srv);
+	T.srv = NULL;
+	tls_write(T.ctls[0], "after-close");
+	assert_true(tls_read_exact_now(T.stls[0], T.sfd[0], buf, 11));
+	assert_memory_equal(buf, "after-close", 11);
+	tls_write(T.stls[0], "and-back");
+	assert_true(tls_read_exact_now(T.ctls[0], T.cfd[0], buf, 8));
+	assert_memory_equal(buf, "and-back", 8);
 }
 
 /* Several at once, each handed its own socket. */
@@ -397,15 +425,17 @@ static void test_tls_many(void **state)
 	for (i = 0; i < n; i++)
 		connect_as(i, MCHAN_TLS, &T.key, "127.0.0.1");
 	run(n, n, 0, 0);
-	/* one distinct byte down each client socket, each comes out of exactly
-	 * one server socket */
+	/* one distinct byte down each client session, each comes out of exactly
+	 * one server session */
 	for (i = 0; i < n; i++) {
+		char one[2] = { (char)('a' + i), '\0' };
+
 		assert_string_equal(T.cerr[i], "(ok)");
-		sent[i] = (char)('a' + i);
-		assert_int_equal(write(T.cfd[i], &sent[i], 1), 1);
+		sent[i] = one[0];
+		tls_write(T.ctls[i], one);
 	}
 	for (i = 0; i < n; i++) {
-		assert_true(read_exact_now(T.sfd[i], &got[i], 1));
+		assert_true(tls_read_exact_now(T.stls[i], T.sfd[i], &got[i], 1));
 		assert_true(nothing_more(T.sfd[i]));
 	}
 	qsort(got, (size_t)n, 1, cmp_char);
@@ -871,7 +901,7 @@ static void test_conn_refused(void **state)
 	char want[64];
 
 	(void)state;
-	T.port = free_port(); /* nothing listens there */
+	T.port = chu_free_port(); /* nothing listens there */
 	connect_as(0, MCHAN_TLS, &T.key, "127.0.0.1");
 	run(1, 0, 0, 0);
 	snprintf(want, sizeof(want), "127.0.0.1:%u", T.port);
@@ -956,7 +986,7 @@ static void test_cancel(void **state)
 
 	/* and the immediate failure path: cancelled before its 0-delay report */
 	mchan_client_cancel(connect_as(2, MCHAN_PLAIN, &T.key, "224.0.0.1"));
-	T.port = free_port();
+	T.port = chu_free_port();
 	connect_as(3, MCHAN_PLAIN, &T.key, "127.0.0.1");
 	run(1, 1, 1, 0);
 	assert_string_equal(T.cerr[2], "");
@@ -1023,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_key_load),
 		cmocka_unit_test_setup_teardown(test_tls_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_outlives_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_server_exact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_server_exact, setup, teardown),
