@@ -487,6 +487,14 @@ static void guest_process_gone(struct drv_guest *g)
 	unlink(g->qmp_path);
 	unlink(g->serial_path);
 	unlink(g->pid_path);
+	if (g->incoming) {
+		/* an incoming copy that never became the guest: all of its files
+		 * but its QEMU log (kept until the next incoming copy) */
+		char base[GUEST_NAME_MAX + 8];
+
+		snprintf(base, sizeof(base), "%s%s", g->name, QEMU_INCOMING_TAG);
+		qemu_files_unlink(g->host, base);
+	}
 	g->exited = true;
 	emit(g, DRV_EV_EXIT, detail, &ex);
 }
@@ -1094,6 +1102,19 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 static int qemu_start_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 			       struct drv_guest **out, char *err, size_t errlen)
 {
+	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	pid_t other;
+
+	/* the logs are appended to: a new copy starts them afresh, so that on
+	 * commit the guest's logs hold its own lines only (unless an earlier
+	 * copy still runs: start_common refuses then) */
+	snprintf(base, sizeof(base), "%s%s", cfg->name, QEMU_INCOMING_TAG);
+	if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) == 0 &&
+	    qemu_find_running(path, cfg->name, &other, NULL) < 0) {
+		qemu_files_unlink(host, base);
+		if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_LOG) == 0)
+			unlink(path);
+	}
 	return start_common(host, cfg, owner, out, err, errlen, true);
 }
 
