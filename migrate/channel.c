@@ -573,15 +573,22 @@ static size_t put_str(uint8_t *p, const char *s)
  * the client's nonce, job, guest, gen (8 bytes big-endian), src and dst.
  * Each string goes in with its terminating NUL (none holds a NUL or is
  * empty), so no two different hellos share an input. */
-static int hello_mac(const struct mchan_key *key, const uint8_t *snonce, const uint8_t *cnonce,
-		     const struct mchan_hello *h, uint8_t *mac)
+/* HMAC-SHA256 with the cluster key over [label] snonce cnonce and the
+ * hello's fields: the source's proof (no label) and, over the same
+ * material, the destination's (REPLY_LABEL), so a destination without the
+ * key cannot pass for one. */
+#define REPLY_LABEL "hagent migration reply"
+static int hello_mac(const struct mchan_key *key, const char *label, const uint8_t *snonce,
+		     const uint8_t *cnonce, const struct mchan_hello *h, uint8_t *mac)
 {
-	uint8_t buf[2 * MCHAN_NONCE_LEN + sizeof(h->job) + sizeof(h->guest) + 8 + sizeof(h->src) +
-		    sizeof(h->dst)];
+	uint8_t buf[sizeof(REPLY_LABEL) + 2 * MCHAN_NONCE_LEN + sizeof(h->job) + sizeof(h->guest) +
+		    8 + sizeof(h->src) + sizeof(h->dst)];
 	size_t n = 0;
 	int i, rc;
 
-	memcpy(buf, snonce, MCHAN_NONCE_LEN);
+	if (label)
+		n += put_str(buf, label);
+	memcpy(buf + n, snonce, MCHAN_NONCE_LEN);
 	n += MCHAN_NONCE_LEN;
 	memcpy(buf + n, cnonce, MCHAN_NONCE_LEN);
 	n += MCHAN_NONCE_LEN;
@@ -818,7 +825,7 @@ static int sc_judge(struct sconn *c, const Hagent__MigHello *m)
 		if (m->nonce.len != MCHAN_NONCE_LEN || m->mac.len != MCHAN_MAC_LEN) {
 			snprintf(c->why, sizeof(c->why), "bad hello: nonce or MAC missing");
 			c->refused = true;
-		} else if (hello_mac(&s->key, c->nonce, m->nonce.data, &c->hello, mac) < 0) {
+		} else if (hello_mac(&s->key, NULL, c->nonce, m->nonce.data, &c->hello, mac) < 0) {
 			snprintf(c->why, sizeof(c->why), "cannot compute HMAC-SHA256");
 			return -1;
 		} else if (!mac_equal(mac, m->mac.data, MCHAN_MAC_LEN)) {
@@ -839,6 +846,15 @@ static int sc_judge(struct sconn *c, const Hagent__MigHello *m)
 	}
 	r.ok = !c->refused;
 	r.error = c->refused ? c->why : (char *)"";
+	if (r.ok && s->mode == MCHAN_PLAIN) {
+		/* our own proof, over the source's nonce too: no replay */
+		if (hello_mac(&s->key, REPLY_LABEL, c->nonce, m->nonce.data, &c->hello, mac) < 0) {
+			snprintf(c->why, sizeof(c->why), "cannot compute HMAC-SHA256");
+			return -1;
+		}
+		r.mac.data = mac;
+		r.mac.len = MCHAN_MAC_LEN;
+	}
 	return link_queue(&c->l, &r.base, c->why, sizeof(c->why));
 }
 
@@ -1237,7 +1253,7 @@ static int cl_queue_hello(struct mchan_client *c)
 	m.dst = c->hello.dst;
 	if (c->mode == MCHAN_PLAIN) {
 		if (gnutls_rnd(GNUTLS_RND_NONCE, c->cnonce, sizeof(c->cnonce)) < 0 ||
-		    hello_mac(&c->key, c->snonce, c->cnonce, &c->hello, mac) < 0) {
+		    hello_mac(&c->key, NULL, c->snonce, c->cnonce, &c->hello, mac) < 0) {
 			snprintf(c->why, sizeof(c->why), "cannot compute the hello's MAC");
 			return -1;
 		}
@@ -1333,6 +1349,22 @@ static enum step cl_reply(struct mchan_client *c)
 		sanitize(c->why);
 		hagent__mig_reply__free_unpacked(r, NULL);
 		return STEP_FAIL;
+	}
+	if (c->mode == MCHAN_PLAIN) {
+		uint8_t mac[MCHAN_MAC_LEN];
+
+		if (hello_mac(&c->key, REPLY_LABEL, c->snonce, c->cnonce, &c->hello, mac) < 0) {
+			snprintf(c->why, sizeof(c->why), "cannot compute HMAC-SHA256");
+			hagent__mig_reply__free_unpacked(r, NULL);
+			return STEP_FAIL;
+		}
+		if (r->mac.len != MCHAN_MAC_LEN || !mac_equal(mac, r->mac.data, MCHAN_MAC_LEN)) {
+			snprintf(c->why, sizeof(c->why),
+				 "%s: the destination did not prove the cluster key (wrong key?)",
+				 c->l.peer);
+			hagent__mig_reply__free_unpacked(r, NULL);
+			return STEP_FAIL;
+		}
 	}
 	hagent__mig_reply__free_unpacked(r, NULL);
 	if (link_check_drained(&c->l, c->why, sizeof(c->why)) < 0)

@@ -947,6 +947,104 @@ static void test_client_timeout(void **state)
 	close(lfd);
 }
 
+/* ---- the hand-made destination: plaintext, without the key ------------------- */
+
+struct fake_dst {
+	int lfd, fd;
+	const uint8_t *mac; /* the accepting reply's MAC: NULL none, else 32 bytes */
+};
+
+static void send_reply(int fd, bool ok, const uint8_t *nonce, const uint8_t *mac)
+{
+	Hagent__MigReply r = HAGENT__MIG_REPLY__INIT;
+	uint8_t *buf;
+	ssize_t n;
+
+	r.ok = ok;
+	r.error = (char *)"";
+	if (nonce) {
+		r.nonce.data = (uint8_t *)nonce;
+		r.nonce.len = 32;
+	}
+	if (mac) {
+		r.mac.data = (uint8_t *)mac;
+		r.mac.len = 32;
+	}
+	n = frame_encode(FRAME_MIGRATE, &r.base, &buf);
+	assert_true(n > 0);
+	assert_int_equal(write(fd, buf, (size_t)n), n);
+	free(buf);
+}
+
+static int fake_dst_io(int fd, int revents, void *arg)
+{
+	struct fake_dst *f = arg;
+	uint8_t type, *payload;
+	ssize_t n;
+
+	(void)revents;
+	/* the hello (one frame, one send): accept it without checking anything */
+	n = frame_read_fd(fd, 4096, &type, &payload);
+	if (n >= 0)
+		free(payload);
+	qb_loop_poll_del(T.loop, fd);
+	send_reply(fd, true, NULL, f->mac);
+	return 0;
+}
+
+static int fake_dst_accept(int lfd, int revents, void *arg)
+{
+	struct fake_dst *f = arg;
+	uint8_t nonce[32];
+
+	(void)revents;
+	f->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(f->fd >= 0);
+	qb_loop_poll_del(T.loop, lfd);
+	memset(nonce, 0x44, sizeof(nonce));
+	send_reply(f->fd, false, nonce, NULL); /* the challenge */
+	assert_int_equal(qb_loop_poll_add(T.loop, QB_LOOP_MED, f->fd, POLLIN, f, fake_dst_io), 0);
+	return 0;
+}
+
+/* A destination that says yes without proving the key is refused by the
+ * source: with no MAC, and with a wrong one. */
+static void fake_dst_case(const uint8_t *mac, const char *label)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct fake_dst f = { .fd = -1, .mac = mac };
+	char err[256] = "";
+
+	f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 4), 0);
+	assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(qb_loop_poll_add(T.loop, QB_LOOP_MED, f.lfd, POLLIN, &f, fake_dst_accept), 0);
+	assert_non_null(mchan_connect(T.loop, MCHAN_PLAIN, &T.key, "127.0.0.1", ntohs(sa.sin_port),
+				      &HELLO, 2000, done_cb, (void *)(intptr_t)0, err, sizeof(err)));
+	run(1, 0, 0, 0);
+	print_message("# %s: %s\n", label, T.cerr[0]);
+	assert_int_equal(T.cfd[0], -1);
+	assert_null(T.ctls[0]);
+	assert_non_null(strstr(T.cerr[0], "did not prove the cluster key"));
+	if (f.fd >= 0)
+		close(f.fd);
+	close(f.lfd);
+}
+
+static void test_plain_fake_destination(void **state)
+{
+	uint8_t bogus[32];
+
+	(void)state;
+	fake_dst_case(NULL, "no MAC");
+	memset(T.cerr[0], 0, sizeof(T.cerr[0]));
+	T.n_done = 0;
+	memset(bogus, 0x55, sizeof(bogus));
+	fake_dst_case(bogus, "a wrong MAC");
+}
+
 static void test_bad_args(void **state)
 {
 	char err[256] = "";
@@ -1071,6 +1169,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conn_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_fails_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_fake_destination, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	};
