@@ -22,6 +22,7 @@ static void brief_from(struct guest_brief *b, const struct guest_cfg *c)
 	b->ha_restart_window_s = c->ha_restart_window_s;
 	b->ha_priority = c->ha_priority;
 	b->migrate_downtime_ms = c->ha_migrate_downtime_ms;
+	b->migrate_auto_converge = c->ha_migrate_auto_converge;
 	b->migrate_bandwidth_mib = c->ha_migrate_bandwidth_mib;
 	b->managed_by_pacemaker = !strcmp(c->ha_managed_by, "pacemaker");
 }

@@ -81,6 +81,7 @@ struct guest_brief {
 	int ha_priority;
 	int migrate_downtime_ms;
 	int migrate_bandwidth_mib;
+	bool migrate_auto_converge;
 	bool managed_by_pacemaker;
 };
 
@@ -93,6 +94,7 @@ struct guest_mig {
 	enum mig_phase phase;
 	bool sent, loaded;          /* the source's QEMU completed / the destination's loaded */
 	unsigned downtime_ms, bandwidth_mib, timeout_s;
+	bool auto_converge;
 	uint64_t began_ms;          /* monotonic, when this host applied it */
 	struct drv_migrate_stats st; /* the source's last figures */
 	char last[256];             /* outcome of the last one */

@@ -259,7 +259,7 @@ static const struct hactl_cmd commands[] = {
 	  cmd_stop },
 	{ "destroy", "GUEST", "stop a guest at once (like pulling the plug)", 1, 1, "guest",
 	  cmd_simple },
-	{ "migrate", "GUEST NODE [--downtime MS] [--bandwidth MIB] [--timeout S] [--wait]",
+	{ "migrate", "GUEST NODE [--downtime MS] [--bandwidth MIB] [--timeout S] [--auto-converge] [--wait]",
 	  "live-migrate a running guest to NODE", 2, 9, "guest", cmd_migrate },
 	{ "migrate-abort", "GUEST", "abort a migration; the guest runs on where it was", 1, 1,
 	  "guest", cmd_simple },

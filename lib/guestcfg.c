@@ -1267,6 +1267,7 @@ static const struct key_def keys[] = {
 	KNUM("ha_restart_max", ha_restart_max, 0, 1000, "a number of restarts"),
 	KNUM("ha_restart_window", ha_restart_window_s, 1, 86400, "a number of seconds"),
 	KNUM("ha_migrate_downtime_ms", ha_migrate_downtime_ms, 1, 600000, "a number of milliseconds"),
+	KBOOL("ha_migrate_auto_converge", ha_migrate_auto_converge),
 	KNUM("ha_migrate_bandwidth_mib", ha_migrate_bandwidth_mib, 0, 1048576,
 	     "a number of MiB/s (0 = unlimited)"),
 	KCHOICE("ha_managed_by", ha_managed_by, managed_by_names),

@@ -83,6 +83,7 @@ struct guest_cfg {
 	int ha_restart_window_s;        /* default 600 */
 	int ha_migrate_downtime_ms;     /* default 300 */
 	int ha_migrate_bandwidth_mib;   /* default 0 = unlimited */
+	bool ha_migrate_auto_converge;  /* default 0 */
 	char ha_managed_by[16];         /* "hagent" (default) | "pacemaker" */
 };
 

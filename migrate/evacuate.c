@@ -132,6 +132,7 @@ void evacuate_step(struct hagentd *d)
 		op.gen = g->gen;
 		op.job = job;
 		op.downtime_ms = (uint32_t)g->cfg.migrate_downtime_ms;
+		op.auto_converge = g->cfg.migrate_auto_converge;
 		op.bandwidth_mib = (uint32_t)g->cfg.migrate_bandwidth_mib;
 		log_notice("evacuation of %s: migrating %s to %s", d->conf.node_name, g->cfg.name,
 			   dst);

@@ -517,10 +517,11 @@ static void src_connected(void *arg, int fd, struct mchan_tls *tls, const char *
 	}
 	p.downtime_ms = g->mig.downtime_ms;
 	p.bandwidth_mib = g->mig.bandwidth_mib;
-	/* auto-converge off: it throttles the guest's CPU, and a slow link
-	 * then "converges" a job the operator may rather abort (next: turn it
-	 * on only when the dirty rate stays above the link's rate) */
-	p.auto_converge = false;
+	/* asked for (hactl migrate --auto-converge, ha_migrate_auto_converge):
+	 * QEMU throttles the guest's vCPUs only while it dirties faster than
+	 * half of what the link moves; off by default, since it slows the guest
+	 * and a job on a too-slow link is often better aborted */
+	p.auto_converge = g->mig.auto_converge;
 	p.tls_dir = d->migrate->tls_dir[0] ? d->migrate->tls_dir : NULL;
 	p.tls_hostname = g->mig.dst;
 	if (g->ops->migrate_send(g->h, fd, &p) < 0) {
@@ -741,6 +742,7 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 	g->mig.phase = MIG_PREPARE;
 	g->mig.sent = g->mig.loaded = false;
 	g->mig.downtime_ms = op->downtime_ms;
+	g->mig.auto_converge = op->auto_converge;
 	g->mig.bandwidth_mib = op->bandwidth_mib;
 	g->mig.timeout_s = op->timeout_s ? op->timeout_s : TO_MIGRATE_DEFAULT_S;
 	g->mig.began_ms = now_ms();
@@ -971,6 +973,7 @@ void migrate_req(struct conn *c, const Hagent__Request *req)
 	op.bandwidth_mib = req->bandwidth_mib ? req->bandwidth_mib
 					      : (uint32_t)g->cfg.migrate_bandwidth_mib;
 	op.timeout_s = req->timeout_s;
+	op.auto_converge = req->auto_converge || g->cfg.migrate_auto_converge;
 	if (registry_submit(d, &op, c) < 0)
 		control_error(c, RC_ERROR, "migrate: cannot reach the cluster: %s", strerror(errno));
 }

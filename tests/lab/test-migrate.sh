@@ -86,10 +86,13 @@ check "status tells the last migration" status_has n1 "Last migration of mg1: mi
 
 # --- n2 -> n1 while the guest dirties memory
 check "mg1 dirties 20 MiB/s" guest_cmd n2 $'d20\n' "TESTGUEST dirty 20"
-out=$(lab exec n1 hactl migrate mg1 n1 --wait 2>&1)
+out=$(lab exec n1 hactl migrate mg1 n1 --auto-converge --wait 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 check "back to n1 under a dirtying guest" test "$rc" = 0
+check "with auto-converge on n2's QEMU" grep -q "guest mg1: migrating out (.*auto-converge)" "$LAB_DIR/n2/hagentd.log"
+check "and without it on n1's, where it was not asked for" bash -c \
+	"grep -q 'guest mg1: migrating out (' $LAB_DIR/n1/hagentd.log && ! grep -q 'guest mg1: migrating out (.*auto-converge' $LAB_DIR/n1/hagentd.log"
 check "every host shows mg1 running on n1" until_true 10 runs_on n1
 check "none is left on n2" until_true 10 no_qemu_on n2
 check "its QEMU on n1 is a new process" test "$(qemu_pid n1)" != "$p1"

@@ -365,6 +365,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.ha_restart_window_s, 600);
 	assert_int_equal(cfg.ha_migrate_downtime_ms, 300);
 	assert_int_equal(cfg.ha_migrate_bandwidth_mib, 0);
+	assert_false(cfg.ha_migrate_auto_converge);
 	assert_int_equal(cfg.ha_priority, 0);
 	assert_string_equal(cfg.ha_managed_by, "hagent");
 	assert_string_equal(cfg.serial, "pty");
@@ -384,6 +385,7 @@ static void test_ha_keys(void **state)
 	assert_no_errors(parse("name = 'g'\nha_nodes = [ 'node1', 'node2',\n 'node3' ]\n"
 			       "ha_priority = '-5'\nha_restart_max = 0\nha_restart_window = 60\n"
 			       "ha_migrate_downtime_ms = 50\nha_migrate_bandwidth_mib = 100\n"
+			       "ha_migrate_auto_converge = 1\n"
 			       "ha_managed_by = 'pacemaker'\nha_driver = 'xen'\n", "g.cfg"));
 	assert_int_equal(cfg.n_ha_nodes, 3);
 	assert_string_equal(cfg.ha_nodes[0], "node1");
@@ -393,6 +395,7 @@ static void test_ha_keys(void **state)
 	assert_int_equal(cfg.ha_restart_window_s, 60);
 	assert_int_equal(cfg.ha_migrate_downtime_ms, 50);
 	assert_int_equal(cfg.ha_migrate_bandwidth_mib, 100);
+	assert_true(cfg.ha_migrate_auto_converge);
 	assert_string_equal(cfg.ha_managed_by, "pacemaker");
 	assert_string_equal(cfg.driver, "xen");
 
