@@ -32,12 +32,13 @@ T0=$(date +%s)
 shared=$(lab dir)/shared
 "$abs_top_srcdir/tests/lab/dualrun" --interval 10 --out "$LAB_DIR/dualrun.out" mg2 >/dev/null 2>&1 &
 DUAL_PID=$!
+G=mg2
+. "$(dirname "$0")/guestutil.sh"
 printf 'name = "mg2"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 64\non_crash = "restart"\n' \
 	"$shared" >"$shared/mg2.cfg"
 lab exec n1 hactl add "$shared/mg2.cfg" >/dev/null
 if lab exec n1 hactl start mg2 n1 >/dev/null; then ok "mg2 started on n1"; else bad "mg2 started on n1"; exit 1; fi
 
-qemu_pid() { lab exec "$1" cat /run/hagent/mg2.pid 2>/dev/null; } # node
 qemus_on() { # node: pids of mg2's QEMU processes (incoming ones too) in that host's cgroup
 	local p
 	for p in $(cat "$(lab cgroup "$1")/cgroup.procs" 2>/dev/null); do
@@ -45,17 +46,6 @@ qemus_on() { # node: pids of mg2's QEMU processes (incoming ones too) in that ho
 	done
 }
 only_qemu_on() { [ "$(qemus_on "$1" | tr '\n' ' ')" = "${2:+$2 }" ]; } # node pid|"" (none)
-last_hb() { # node: the last heartbeat number in mg2's console log there
-	lab exec "$1" tac /run/hagent/mg2.console.log 2>/dev/null | awk '$1 == "HB" { print $2 + 0; exit }'
-}
-hb_above() { local n; n=$(last_hb "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; } # node count
-runs_on() { # node: every live host's table says mg2 runs there
-	local n
-	for n in n1 n2 n3; do
-		lab exec "$n" true 2>/dev/null || continue
-		[ "$(field "$n" mg2 node)" = "$1" ] && [ "$(field "$n" mg2 state)" = running ] || return 1
-	done
-}
 # node: no incoming copy's pid file, QMP or serial socket (mg2.in.*).  Its
 # console and QEMU logs are left, like any stopped guest's, and so is its
 # observer socket (mg2.in.observe.qmp, lab only) when QEMU had to be killed.
@@ -63,16 +53,6 @@ no_incoming() {
 	! lab exec "$1" sh -c 'for s in pid qmp serial; do [ -e /run/hagent/mg2.in.$s ] && exit 0; done; exit 1'
 }
 leftover_in() { lab exec "$1" sh -c 'cd /run/hagent && ls mg2.in.* 2>/dev/null' | tr '\n' ' '; } # node
-guest_cmd() { # node text expect: type into mg2's serial console there (as test-migrate.sh)
-	lab exec "$1" python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.connect("/run/hagent/mg2.serial")
-s.settimeout(10); s.sendall(sys.argv[1].encode()); got = b""; end = time.time() + 10
-while sys.argv[2].encode() not in got and time.time() < end:
-    got += s.recv(4096)
-sys.exit(0 if sys.argv[2].encode() in got else 1)' "$2" "$3"
-}
-status_has() { lab exec "$1" hactl status 2>/dev/null | grep -q -- "$2"; }
 last_mig() { lab exec "$1" hactl status 2>/dev/null | grep "^Last migration of mg2" | sed 's/^/# /'; }
 # holds and hagentd's log, from an offset taken before the step
 hold() { : >"$LAB_DIR/$1/holds/$2"; }    # node point
@@ -94,7 +74,7 @@ bg_done() { # expect-pattern: the background migration failed, saying so
 	[ "$rc" -ne 0 ] && grep -q -- "$1" "$BG_OUT"
 }
 scenario() { echo "# --- scenario $1 at $(($(date +%s) - T0)) s"; }
-export -f runs_on status_has log_has field qemus_on only_qemu_on no_incoming
+export -f log_has field qemus_on only_qemu_on no_incoming
 
 check "mg2 heartbeats on n1" until_true 20 hb_above n1 5
 
@@ -183,6 +163,11 @@ pin=$(lab exec n2 cat /run/hagent/mg2.in.pid 2>/dev/null)
 check "4: n2's incoming QEMU ($pin) is its only copy of mg2" only_qemu_on n2 "$pin"
 check "4: every host's table makes n2 the owner" bash -c \
 	'for n in n1 n2 n3; do [ "$(field $n mg2 node)" = n2 ] || exit 1; done'
+out=$(lab exec n3 hactl migrate-abort mg2 2>&1)
+rc=$?
+echo "# migrate-abort after the commit -> exit $rc: $out"
+check "4: after the commit there is nothing left to abort" \
+	bash -c '[ "$1" -ne 0 ] && grep -q "mg2 is not migrating" <<<"$2"' _ "$rc" "$out"
 lab kill n1
 check "4: n2 sees n1 gone from the membership" until_true 30 log_has n2 "$o2" "membership ring [0-9]*: 2 nodes, quorate"
 check "4: so does n3" until_true 10 bash -c '[ "$(lab members n3)" = 2 ]'

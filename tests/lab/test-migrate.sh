@@ -38,33 +38,10 @@ printf 'name = "mg1"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 64\non
 lab exec n1 hactl add "$shared/mg1.cfg" >/dev/null
 if lab exec n1 hactl start mg1 n1 >/dev/null; then ok "mg1 started on n1"; else bad "mg1 started on n1"; exit 1; fi
 
-qemu_pid() { lab exec "$1" cat /run/hagent/mg1.pid 2>/dev/null; } # node
-last_hb() { # node: the last heartbeat number in mg1's console log there
-	lab exec "$1" tac /run/hagent/mg1.console.log 2>/dev/null | awk '$1 == "HB" { print $2 + 0; exit }'
-}
-hb_above() { local n; n=$(last_hb "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; } # node count
-runs_on() { # node: every live host's table says mg1 runs there
-	local n
-	for n in n1 n2 n3; do
-		lab exec "$n" true 2>/dev/null || continue
-		[ "$(field "$n" mg1 node)" = "$1" ] && [ "$(field "$n" mg1 state)" = running ] || return 1
-	done
-}
+G=mg1
+. "$(dirname "$0")/guestutil.sh"
 no_qemu_on() { ! lab exec "$1" test -e /run/hagent/mg1.pid; }
-status_has() { lab exec "$1" hactl status 2>/dev/null | grep -q -- "$2"; }
-guest_cmd() { # node text expect: type into mg1's serial console there, and
-	# stay connected until the guest answers (QEMU drops what is still unread
-	# when the client hangs up: the serial port takes one byte at a time)
-	lab exec "$1" python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.connect("/run/hagent/mg1.serial")
-s.settimeout(10); s.sendall(sys.argv[1].encode()); got = b""; end = time.time() + 10
-while sys.argv[2].encode() not in got and time.time() < end:
-    got += s.recv(4096)
-sys.exit(0 if sys.argv[2].encode() in got else 1)' "$2" "$3"
-}
 
-export -f runs_on status_has
 check "mg1 heartbeats on n1" until_true 20 hb_above n1 5
 before=$(last_hb n1)
 p1=$(qemu_pid n1)
@@ -113,6 +90,11 @@ expect_err "bad --bandwidth" "expects a number" lab exec n1 hactl migrate mg1 n2
 printf 'name = "idle"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 16\n' "$shared" >"$shared/idle.cfg"
 lab exec n1 hactl add "$shared/idle.cfg" >/dev/null
 expect_err "a stopped guest" "idle is not running" lab exec n1 hactl migrate idle n2
+printf 'name = "pm"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 16\nha_managed_by = "pacemaker"\n' \
+	"$shared" >"$shared/pm.cfg"
+lab exec n1 hactl add "$shared/pm.cfg" >/dev/null
+expect_err "a guest Pacemaker manages" "pm is managed by Pacemaker: move it with crm_resource --move" \
+	lab exec n2 hactl migrate pm n3
 expect_err "abort without a migration" "mg1 is not migrating" lab exec n1 hactl migrate-abort mg1
 # garbage on n2's migration port
 lab exec n1 bash -c 'printf "GET / HTTP/1.0\r\n\r\n" >/dev/tcp/192.0.2.12/7800' 2>/dev/null
