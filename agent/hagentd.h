@@ -130,6 +130,9 @@ struct guest {
 	uint64_t gen;                  /* generation of its registry record */
 	bool budget_spent;             /* failed: its restart budget is spent here */
 	bool reg_failed;               /* the owner reported it failed (applied in order) */
+	bool incoming_left;            /* hagentd started: an incoming copy (NAME.in.*) is
+					* alive; the cluster's table says if it is the guest */
+	bool resume_when_ready;        /* that copy was taken over: cont once QMP is up */
 	bool resume_after_sync;        /* re-attached paused by a migration's end: resume
 					* once the cluster says it still runs here */
 	char spent_on[256];            /* nodes where its budget was spent, "a,b," */

@@ -223,8 +223,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	guests_for_each(g, d) {
-		if (g->ops->discard_incoming)
-			g->ops->discard_incoming(&d->drv, g->cfg.name);
+		/* an incoming copy a dead hagentd left: with a cluster, the
+		 * guest itself if a commit made this host its owner (decided
+		 * after the sync); else it never ran the guest */
+		if (g->ops->incoming_alive && g->ops->incoming_alive(&d->drv, g->cfg.name)) {
+			if (strcmp(d->conf.cluster, "none"))
+				g->incoming_left = true;
+			else
+				g->ops->discard_incoming(&d->drv, g->cfg.name);
+		}
 		supervise_resume(g);
 	}
 	/* a cluster host takes migrations; without the key it runs on and

@@ -766,6 +766,12 @@ static void start_owned(struct hagentd *d)
 	struct guest *g;
 
 	guests_for_each(g, d) {
+		if (g->incoming_left) {
+			g->incoming_left = false;
+			if (g->h || g->orphan || !guest_is_local(g) || g->desired != DESIRED_RUNNING ||
+			    g->mig.job[0] || supervise_take_incoming(g) < 0)
+				g->ops->discard_incoming(&d->drv, g->cfg.name);
+		}
 		if (g->resume_after_sync && g->h && !g->orphan && guest_is_local(g) &&
 		    g->desired == DESIRED_RUNNING && !g->mig.job[0]) {
 			log_notice("registry: %s still runs here (its migration never committed): "

@@ -402,6 +402,13 @@ static enum gstate act_io_error(struct guest *g, struct sv_input *in)
 
 static enum gstate act_paused(struct guest *g, struct sv_input *in)
 {
+	if (g->state == GS_STARTING && g->resume_when_ready) {
+		g->resume_when_ready = false;
+		if (g->ops->resume(g->h) < 0)
+			log_err("%s: cannot resume its migrated copy: %s", g->cfg.name,
+				strerror(errno));
+		return GS_PAUSED; /* RESUMED follows */
+	}
 	/* A QEMU re-attached after hagentd died while it migrated the guest
 	 * away: its migration completed, so it is paused for good unless the
 	 * job never committed.  Only the cluster knows (start_owned in registry.c
@@ -752,6 +759,11 @@ void supervise_resume(struct guest *g)
 	cfg = guests_load_cfg(g);
 	rc = cfg ? g->ops->attach(&g->d->drv, cfg, g, &g->h) : -1;
 	free(cfg);
+	if (rc == 0 && g->incoming_left) {
+		/* it runs here in its own QEMU: the incoming copy is a leftover */
+		g->incoming_left = false;
+		g->ops->discard_incoming(&g->d->drv, g->cfg.name);
+	}
 	if (rc == 0) {
 		g->state = failed ? GS_FAILED : GS_STARTING;
 		set_reason(g, "re-attached after hagentd restart");
@@ -763,6 +775,11 @@ void supervise_resume(struct guest *g)
 	g->h = NULL;
 	if (failed || g->desired != DESIRED_RUNNING)
 		return;
+	if (g->incoming_left) {
+		set_reason(g, "a migrated copy is paused here: the cluster's table decides");
+		log_notice("%s: %s", g->cfg.name, g->reason);
+		return;
+	}
 	/* It was meant to run but its process is gone: it died while hagentd was
 	 * down.  Handle it as a crash, per on_crash. */
 	g->state = GS_RUNNING;
@@ -841,6 +858,34 @@ void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, lo
 	events_publish(g->d, g, from, g->state, g->reason);
 	if (g->ops->resume(g->h) < 0)
 		log_err("%s: cannot resume after the migration: %s", g->cfg.name, strerror(errno));
+}
+
+int supervise_take_incoming(struct guest *g)
+{
+	char err[256];
+	struct guest_cfg *cfg = supervise_launch_cfg(g, err, sizeof(err));
+	struct drv_guest *h = NULL;
+	enum gstate from = g->state;
+
+	if (!cfg || g->ops->attach_incoming(&g->d->drv, cfg, g, &h) < 0) {
+		log_err("%s: cannot take over the migrated copy: %s", g->cfg.name,
+			cfg ? strerror(errno) : err);
+		free(cfg);
+		return -1;
+	}
+	g->ops->rebind(h, &g->d->drv, g);
+	timer_cancel(g);
+	g->h = h;
+	g->state = GS_STARTING;
+	g->boot_mem_mib = cfg->maxmem_mib;
+	g->mem_target_mib = cfg->memory_mib;
+	g->started_at = time(NULL);
+	g->resume_when_ready = true;
+	free(cfg);
+	set_reason(g, "took over its migrated copy, left paused when hagentd went away");
+	log_notice("%s: %s (QEMU %d)", g->cfg.name, g->reason, (int)g->ops->pid(h));
+	events_publish(g->d, g, from, g->state, g->reason);
+	return 0;
 }
 
 void supervise_detach(struct guest *g)

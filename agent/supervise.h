@@ -38,6 +38,10 @@ void supervise_hand_off(struct guest *g, const char *why);
 /* The guest's file as QEMU starts it here (memory ceiling from mem-max),
  * with the watchdog armed first when there is one; NULL and err if not. */
 struct guest_cfg *supervise_launch_cfg(struct guest *g, char *err, size_t errlen);
+/* After the sync made this host the owner of a guest whose incoming copy
+ * (NAME.in.*) outlived an hagentd: attach to it, make it the guest's QEMU
+ * and resume it.  -1 if it cannot (then it is started afresh). */
+int supervise_take_incoming(struct guest *g);
 /* A migrated guest arrived: take the incoming handle (paused) and resume it. */
 void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib);
 /* hagentd exits: let go of every guest without touching it. */

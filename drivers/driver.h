@@ -100,6 +100,12 @@ struct driver_ops {
 	/* hagentd starts: an incoming copy left by an earlier hagentd (it went
 	 * away mid-migration) never ran the guest; kill it. */
 	void (*discard_incoming)(struct drv_host *host, const char *name);
+	/* Is such a copy alive?  It may be the guest itself: a commit applied
+	 * just before hagentd died made it so, and only the cluster's table
+	 * tells (then attach_incoming, rebind and resume take it over). */
+	bool (*incoming_alive)(struct drv_host *host, const char *name);
+	int (*attach_incoming)(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			       struct drv_guest **out);
 	/* Move a guest's files on this host to another name (rename-restart
 	 * keeps a crashed instance as NAME-N). */
 	void (*rename_files)(struct drv_host *host, const char *from, const char *to);

@@ -1118,20 +1118,21 @@ static int qemu_start_incoming(struct drv_host *host, const struct guest_cfg *cf
 	return start_common(host, cfg, owner, out, err, errlen, true);
 }
 
-static int qemu_attach(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
-		       struct drv_guest **out)
+static int attach_common(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			 bool incoming, struct drv_guest **out)
 {
 	struct drv_guest *g;
 	struct stat st;
 	int saved;
 
 	*out = NULL;
-	g = guest_new(host, cfg, owner, NULL);
+	g = guest_new(host, cfg, owner, incoming ? QEMU_INCOMING_TAG : NULL);
 	if (!g)
 		return -1;
 	g->attached = true;
+	g->incoming = incoming;
 	if (qemu_find_running(g->pid_path, g->name, &g->pid, &g->pidfd) < 0) {
-		log_info("guest %s: no QEMU to re-attach to", g->name);
+		log_info("guest %s: no %sQEMU to re-attach to", g->name, incoming ? "incoming " : "");
 		free(g);
 		errno = ESRCH;
 		return -1;
@@ -1151,6 +1152,18 @@ static int qemu_attach(struct drv_host *host, const struct guest_cfg *cfg, void 
 	log_info("guest %s: re-attached to QEMU pid %d", g->name, (int)g->pid);
 	*out = g;
 	return 0;
+}
+
+static int qemu_attach(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+		       struct drv_guest **out)
+{
+	return attach_common(host, cfg, owner, false, out);
+}
+
+static int qemu_attach_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+				struct drv_guest **out)
+{
+	return attach_common(host, cfg, owner, true, out);
 }
 
 static void on_cmd_reply(struct qmp *q, void *arg, json_t *ret, json_t *error)
@@ -1347,6 +1360,8 @@ const struct driver_ops qemu_driver_ops = {
 	.rebind = qemu_rebind,
 	.rename_files = qemu_files_rename,
 	.discard_incoming = qemu_discard_incoming,
+	.incoming_alive = qemu_incoming_alive,
+	.attach_incoming = qemu_attach_incoming,
 	.attach = qemu_attach,
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,

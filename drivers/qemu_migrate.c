@@ -401,6 +401,16 @@ void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 	qemu_path(g->log_path, sizeof(g->log_path), host->run_dir, g->name, QEMU_SUFFIX_LOG);
 }
 
+bool qemu_incoming_alive(struct drv_host *host, const char *name)
+{
+	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	pid_t pid;
+
+	snprintf(base, sizeof(base), "%s%s", name, QEMU_INCOMING_TAG);
+	return qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) == 0 &&
+	       qemu_find_running(path, name, &pid, NULL) == 0;
+}
+
 void qemu_discard_incoming(struct drv_host *host, const char *name)
 {
 	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];

@@ -63,6 +63,7 @@ struct drv_guest {
  * (and a pidfd when asked); -1 ESRCH (a stale pid file is removed). */
 int qemu_find_running(const char *pid_path, const char *name, pid_t *pid_out, int *pidfd_out);
 void qemu_discard_incoming(struct drv_host *host, const char *name);
+bool qemu_incoming_alive(struct drv_host *host, const char *name);
 /* Every file of a guest's QEMU in run_dir: renamed from one name to another
  * (a missing one skipped, other failures logged), or removed (but its log). */
 void qemu_files_rename(struct drv_host *host, const char *from, const char *to);

@@ -19,6 +19,10 @@
 #      the others abort the job and destroy the incoming copy; a new hagentd
 #      on the source re-attaches the QEMU paused in postmigrate and resumes
 #      it once the cluster confirms the guest is still its own.
+#   7. the destination's hagentd is killed after the commit, before it
+#      resumed its copy: the new hagentd finds the paused incoming copy and,
+#      since the cluster's table makes its host the owner, takes it over (the
+#      guest's memory survives: no reboot).
 # The dual-run checker samples every QEMU throughout.
 LABTEST_NAME=migfaults
 . "$(dirname "$0")/labtest.sh"
@@ -271,6 +275,42 @@ check "6: the guest counts on: heartbeat past $before (no reboot)" until_true 10
 check "6: $src's hagentd is back in the group" until_true 20 bash -c "! lab exec $dst hactl status | grep -q 'hagentd DOWN'"
 check "6: nothing of mg2 on the other hosts" bash -c \
 	"for n in n1 n2 n3; do [ \$n = $src ] || only_qemu_on \$n '' || exit 1; done"
+last_mig "$dst"
+
+# --- 7. the destination's hagentd dies after the commit, before it resumed
+# its copy (hold "resume"): the new hagentd finds the paused incoming copy,
+# and since the cluster's table makes its host the owner, takes it over
+scenario 7
+src=$(field n1 mg2 node)
+dst=n2 # (not n3: hactl --wait runs there)
+[ "$src" = n2 ] && dst=n1
+check "7: mg2 heartbeats on $src" until_true 20 hb_above "$src" 5
+before=$(last_hb "$src")
+od=$(logsz "$dst")
+hold "$dst" resume
+BG_OUT=$LAB_DIR/mig7.out
+bg_migrate "$BG_OUT" "$dst"
+check "7: $dst holds at resume (the commit is applied)" held "$dst" resume 30 "$od"
+pin=$(lab exec "$dst" cat /run/hagent/mg2.in.pid 2>/dev/null)
+kill -9 "$(cat "$LAB_DIR/$dst/hagentd.pid")"
+release "$dst" resume
+wait "$BG"
+rc=$?
+sed 's/^/# hactl: /' "$BG_OUT"
+check "7: hactl migrate --wait reports the move" \
+	bash -c '[ "$1" = 0 ] && grep -q "$2" "$3"' _ "$rc" "migrated from $src to $dst" "$BG_OUT"
+check "7: every other host makes $dst the owner" bash -c \
+	"for n in n1 n2 n3; do [ \$n = $dst ] || [ \"\$(field \$n mg2 node)\" = $dst ] || exit 1; done"
+check "7: $src's copy is destroyed" until_true 15 only_qemu_on "$src" ""
+check "7: the paused incoming copy ($pin) is the only QEMU of mg2" only_qemu_on "$dst" "$pin"
+od=$(logsz "$dst")
+lab exec "$dst" sh -c "HAGENT_TEST_HOLD_DIR=$LAB_DIR/$dst/holds setsid hagentd -f -d -c /etc/hagent/hagent.conf >>$LAB_DIR/$dst/hagentd.log 2>&1 & echo \$! >$LAB_DIR/$dst/hagentd.pid"
+check "7: the new hagentd takes the copy over" until_true 20 log_has "$dst" "$od" "mg2: took over its migrated copy"
+check "7: mg2 runs on $dst (every host) in that QEMU ($pin)" until_true 20 bash -c \
+	"runs_on $dst && only_qemu_on $dst $pin && [ \"\$(qemu_pid $dst)\" = $pin ]"
+check "7: the guest counts on: heartbeat past $before (no reboot)" until_true 10 hb_above "$dst" "$before"
+check "7: $dst's console log has no boot line" bash -c "! lab exec $dst grep -q 'TESTGUEST boot' /run/hagent/mg2.console.log"
+check "7: no incoming files left on $dst" no_incoming "$dst"
 last_mig "$dst"
 
 kill "$DUAL_PID"; wait "$DUAL_PID"; DUAL_PID=
