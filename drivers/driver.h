@@ -97,8 +97,9 @@ struct driver_ops {
 	int (*migrate_query)(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
 	/* Stop an outgoing migration and keep (or make) the guest running here. */
 	int (*migrate_cancel)(struct drv_guest *g);
-	/* hagentd starts: an incoming copy left by an earlier hagentd (it went
-	 * away mid-migration) never ran the guest; kill it. */
+	/* An incoming copy left by an earlier hagentd (it went away during a
+	 * migration) that is not the guest (no cluster, or the table after the
+	 * sync does not make this host the owner): it never ran; kill it. */
 	void (*discard_incoming)(struct drv_host *host, const char *name);
 	/* Is such a copy alive?  It may be the guest itself: a commit applied
 	 * just before hagentd died made it so, and only the cluster's table

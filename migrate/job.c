@@ -834,11 +834,6 @@ static void commit(struct hagentd *d, struct guest *g)
 static void apply_done_half(struct hagentd *d, struct guest *g, const Hagent__RegOp *op,
 			    bool sent)
 {
-	if (g->mig.phase != MIG_TRANSFER) {
-		log_warn("migration %s of %s: '%s' in phase %s ignored", g->mig.job, g->cfg.name,
-			 sent ? "sent" : "loaded", phase_name(g->mig.phase));
-		return;
-	}
 	if (sent) {
 		if (op->mig) {
 			g->mig.st.downtime_ms = op->mig->downtime_ms;
@@ -854,10 +849,71 @@ static void apply_done_half(struct hagentd *d, struct guest *g, const Hagent__Re
 		commit(d, g);
 }
 
+static void on_ready(struct hagentd *d, uint32_t from, struct guest *g, const Hagent__RegOp *op)
+{
+	(void)from;
+	(void)op;
+	g->mig.phase = MIG_TRANSFER;
+	publish(d, g, "prepare", "transfer", "the destination is ready");
+	if (local_node(d, g->mig.src))
+		src_transfer(d, g);
+}
+
+static void on_progress(struct hagentd *d, uint32_t from, struct guest *g,
+			const Hagent__RegOp *op)
+{
+	(void)d;
+	(void)from;
+	if (!op->mig)
+		return;
+	g->mig.st.total_bytes = op->mig->total_bytes;
+	g->mig.st.transferred_bytes = op->mig->transferred_bytes;
+	g->mig.st.remaining_bytes = op->mig->remaining_bytes;
+	g->mig.st.rate_bps = op->mig->rate_bps;
+	g->mig.st.dirty_rate = op->mig->dirty_rate;
+	g->mig.st.expected_downtime_ms = op->mig->expected_downtime_ms;
+	snprintf(g->mig.st.status, sizeof(g->mig.st.status), "%s",
+		 op->mig->status ? op->mig->status : "");
+}
+
+static void on_sent(struct hagentd *d, uint32_t from, struct guest *g, const Hagent__RegOp *op)
+{
+	(void)from;
+	apply_done_half(d, g, op, true);
+}
+
+static void on_loaded(struct hagentd *d, uint32_t from, struct guest *g, const Hagent__RegOp *op)
+{
+	(void)from;
+	apply_done_half(d, g, op, false);
+}
+
+static void on_abort(struct hagentd *d, uint32_t from, struct guest *g, const Hagent__RegOp *op)
+{
+	end_aborted(d, g, op->reason && op->reason[0] ? op->reason : "aborted");
+	registry_answer(d, from, op, 0, NULL);
+}
+
+/* The job's phase machine: what each MIG_PHASE does, and in which of the
+ * registry's phases it applies (MIG_NONE: any).  Out of its phase, a
+ * change is ignored: every member ignores it alike. */
+static const struct {
+	const char *name;
+	enum mig_phase in;
+	void (*apply)(struct hagentd *d, uint32_t from, struct guest *g, const Hagent__RegOp *op);
+} phase_table[] = {
+	{ "ready", MIG_PREPARE, on_ready },       /* prepare -> transfer */
+	{ "progress", MIG_NONE, on_progress },    /* the source's figures */
+	{ "sent", MIG_TRANSFER, on_sent },        /* with loaded: the commit */
+	{ "loaded", MIG_TRANSFER, on_loaded },
+	{ "abort", MIG_NONE, on_abort },          /* before the commit, any phase */
+};
+
 static void apply_phase(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct guest *g = guests_find(d, op->name);
 	const char *ph = op->state ? op->state : "";
+	size_t i;
 
 	if (!g || !op->job || !g->mig.job[0] || strcmp(g->mig.job, op->job)) {
 		if (!strcmp(ph, "abort"))
@@ -868,32 +924,17 @@ static void apply_phase(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 				 op->job ? op->job : "?", op->name, ph);
 		return;
 	}
-	if (!strcmp(ph, "ready")) {
-		if (g->mig.phase != MIG_PREPARE)
-			return;
-		g->mig.phase = MIG_TRANSFER;
-		publish(d, g, "prepare", "transfer", "the destination is ready");
-		if (local_node(d, g->mig.src))
-			src_transfer(d, g);
-	} else if (!strcmp(ph, "progress")) {
-		if (op->mig) {
-			g->mig.st.total_bytes = op->mig->total_bytes;
-			g->mig.st.transferred_bytes = op->mig->transferred_bytes;
-			g->mig.st.remaining_bytes = op->mig->remaining_bytes;
-			g->mig.st.rate_bps = op->mig->rate_bps;
-			g->mig.st.dirty_rate = op->mig->dirty_rate;
-			g->mig.st.expected_downtime_ms = op->mig->expected_downtime_ms;
-			snprintf(g->mig.st.status, sizeof(g->mig.st.status), "%s",
-				 op->mig->status ? op->mig->status : "");
-		}
-	} else if (!strcmp(ph, "sent") || !strcmp(ph, "loaded")) {
-		apply_done_half(d, g, op, !strcmp(ph, "sent"));
-	} else if (!strcmp(ph, "abort")) {
-		end_aborted(d, g, op->reason && op->reason[0] ? op->reason : "aborted");
-		registry_answer(d, from, op, 0, NULL);
-	} else {
-		log_warn("migration %s of %s: unknown phase '%.32s' ignored", op->job, op->name, ph);
+	for (i = 0; i < sizeof(phase_table) / sizeof(phase_table[0]); i++) {
+		if (strcmp(ph, phase_table[i].name))
+			continue;
+		if (phase_table[i].in != MIG_NONE && phase_table[i].in != g->mig.phase)
+			log_warn("migration %s of %s: '%s' in phase %s ignored", g->mig.job,
+				 g->cfg.name, ph, phase_name(g->mig.phase));
+		else
+			phase_table[i].apply(d, from, g, op);
+		return;
 	}
+	log_warn("migration %s of %s: unknown phase '%.32s' ignored", op->job, op->name, ph);
 }
 
 void migrate_apply(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
