@@ -94,6 +94,8 @@ struct driver_ops {
 	/* Send the guest over fd (the caller keeps fd); DRV_EV_MIGRATION events
 	 * follow, "completed" when the guest is paused here and whole there. */
 	int (*migrate_send)(struct drv_guest *g, int fd, const struct drv_migrate_params *p);
+	/* QEMU's figures; cb runs exactly once, with st NULL when the handle
+	 * is freed before QEMU answered (so that arg can be freed). */
 	int (*migrate_query)(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
 	/* Stop an outgoing migration and keep (or make) the guest running here. */
 	int (*migrate_cancel)(struct drv_guest *g);

@@ -288,6 +288,16 @@ static void stats_parse(json_t *ret, struct drv_migrate_stats *st)
 	st->total_time_ms = (int64_t)u64_of(ret, "total-time");
 }
 
+/* The QEMU handle went away first: the caller learns it (NULL figures), so
+ * that it can free what it gave as arg. */
+static void on_query_drop(void *arg)
+{
+	struct mig_query *mq = arg;
+
+	mq->cb(mq->arg, NULL);
+	free(mq);
+}
+
 static void on_query(struct qmp *q, void *arg, json_t *ret, json_t *error)
 {
 	struct mig_query *mq = arg;
@@ -317,7 +327,7 @@ int qemu_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg)
 	if (!mq)
 		return -1;
 	*mq = (struct mig_query){ g, cb, arg };
-	if (qmp_command(g->qmp, NULL, "query-migrate", on_query, mq) < 0) {
+	if (qmp_command_drop(g->qmp, NULL, "query-migrate", on_query, mq, on_query_drop) < 0) {
 		free(mq);
 		return -1;
 	}

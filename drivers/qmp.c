@@ -34,8 +34,16 @@ struct qmp_pending {
 	json_int_t id;
 	qmp_reply_fn cb;
 	void *arg;
+	qmp_drop_fn drop;   /* instead of cb when it is discarded unanswered */
 	char execute[QMP_EXECUTE_MAX];
 };
+
+static void pending_discard(struct qmp_pending *p)
+{
+	if (p->drop)
+		p->drop(p->arg);
+	free(p);
+}
 
 struct qmp {
 	qb_loop_t *loop;
@@ -159,7 +167,7 @@ static void qmp_teardown(struct qmp *q)
 	qmp_free_out(q);
 	for (p = q->pend_head; p; p = next) {
 		next = p->next;
-		free(p);
+		pending_discard(p);
 	}
 	q->pend_head = q->pend_tail = NULL;
 	json_decref(q->greeting);
@@ -188,9 +196,12 @@ static void qmp_fail(struct qmp *q, int err, const char *why)
 	while (list) {
 		p = list;
 		list = p->next;
-		if (!q->closing && p->cb)
+		if (!q->closing && p->cb) {
 			p->cb(q, p->arg, NULL, error);
-		free(p);
+			free(p);
+		} else {
+			pending_discard(p);
+		}
 	}
 	json_decref(error);
 	if (!q->closing && q->cb.closed)
@@ -303,7 +314,7 @@ static struct qmp_pending *qmp_take_pending(struct qmp *q, json_int_t id)
 /* Serialize and queue; at_head puts it before everything (qmp_capabilities
  * must be the first command on the wire). */
 static int qmp_enqueue(struct qmp *q, json_t *args, const char *execute, int fd, qmp_reply_fn cb,
-		       void *arg, bool at_head)
+		       void *arg, qmp_drop_fn drop, bool at_head)
 {
 	struct qmp_pending *p = NULL;
 	struct qmp_out *o = NULL;
@@ -358,6 +369,7 @@ static int qmp_enqueue(struct qmp *q, json_t *args, const char *execute, int fd,
 	json_decref(msg);
 	p->cb = cb;
 	p->arg = arg;
+	p->drop = drop;
 	strcpy(p->execute, execute); /* length checked above */
 
 	if (q->pend_tail)
@@ -458,7 +470,7 @@ static void qmp_handle_line(struct qmp *q, const char *line, size_t len)
 		}
 		q->greeting = json_incref(v);
 		q->state = QS_NEGOTIATING;
-		if (qmp_enqueue(q, NULL, "qmp_capabilities", -1, qmp_caps_reply, NULL, true) < 0)
+		if (qmp_enqueue(q, NULL, "qmp_capabilities", -1, qmp_caps_reply, NULL, NULL, true) < 0)
 			qmp_fail(q, errno, "cannot queue qmp_capabilities");
 		goto done;
 	}
@@ -697,7 +709,13 @@ fail:
 
 int qmp_command(struct qmp *q, json_t *args, const char *execute, qmp_reply_fn cb, void *arg)
 {
-	return qmp_enqueue(q, args, execute, -1, cb, arg, false);
+	return qmp_enqueue(q, args, execute, -1, cb, arg, NULL, false);
+}
+
+int qmp_command_drop(struct qmp *q, json_t *args, const char *execute, qmp_reply_fn cb,
+		     void *arg, qmp_drop_fn drop)
+{
+	return qmp_enqueue(q, args, execute, -1, cb, arg, drop, false);
 }
 
 int qmp_command_fd(struct qmp *q, json_t *args, const char *execute, int fd, qmp_reply_fn cb,
@@ -708,7 +726,7 @@ int qmp_command_fd(struct qmp *q, json_t *args, const char *execute, int fd, qmp
 		errno = EBADF;
 		return -1;
 	}
-	return qmp_enqueue(q, args, execute, fd, cb, arg, false);
+	return qmp_enqueue(q, args, execute, fd, cb, arg, NULL, false);
 }
 
 bool qmp_is_ready(const struct qmp *q)

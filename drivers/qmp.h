@@ -59,6 +59,12 @@ struct qmp *qmp_open_fd(qb_loop_t *loop, int fd, const struct qmp_callbacks *cb,
  * sent after qmp_capabilities.  cb may be NULL (reply ignored, errors
  * logged).  -1 with errno ENOTCONN when the connection is dead. */
 int qmp_command(struct qmp *q, json_t *args, const char *execute, qmp_reply_fn cb, void *arg);
+/* The same, for an arg the caller must get back: drop(arg) runs instead of
+ * cb when the command is discarded unanswered (qmp_close while it waits),
+ * so exactly one of cb and drop sees arg once the command is queued. */
+typedef void (*qmp_drop_fn)(void *arg);
+int qmp_command_drop(struct qmp *q, json_t *args, const char *execute, qmp_reply_fn cb,
+		     void *arg, qmp_drop_fn drop);
 /* The same, passing fd with SCM_RIGHTS on the command's first byte (what
  * QEMU's getfd/add-fd expect).  The caller keeps its fd; a duplicate is
  * sent and closed here. */

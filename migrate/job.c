@@ -416,7 +416,7 @@ struct ticket {
 static void ticket_cb(void *arg, const struct drv_migrate_stats *st)
 {
 	struct ticket *t = arg;
-	struct guest *g = guests_find(t->d, t->guest);
+	struct guest *g = st ? guests_find(t->d, t->guest) : NULL;
 	struct migjob *j = g ? g->mig.local : NULL;
 
 	if (j && !strcmp(j->job, t->job))

@@ -565,6 +565,41 @@ static void test_close_in_callback(void **state)
 	e->q = NULL;
 }
 
+static bool p_one_reply(struct env *e)
+{
+	return e->s.n_replies >= 1;
+}
+
+static int n_dropped;
+
+static void on_drop(void *arg)
+{
+	assert_string_equal(((char **)arg)[1], "dropped");
+	n_dropped++;
+}
+
+/* qmp_command_drop: a command discarded unanswered by qmp_close hands its
+ * arg to drop, never to cb; an answered one goes to cb only. */
+static void test_drop(void **state)
+{
+	struct env *e = *state;
+	void *a1[2] = { &e->s, "answered" }, *a2[2] = { &e->s, "dropped" };
+
+	n_dropped = 0;
+	handshake(e);
+	assert_int_equal(qmp_command_drop(e->q, NULL, "one", on_reply, a1, on_drop), 0);
+	assert_int_equal(qmp_command_drop(e->q, NULL, "two", on_reply, a2, on_drop), 0);
+	assert_true(run_until(e, p_three_cmds));
+	fake_send(&e->srv, "{\"return\": 1, \"id\": %lld}\n", (long long)cmd_id(&e->srv, 1));
+	assert_true(run_until(e, p_one_reply));
+	assert_string_equal(e->s.reply[0], "answered:1");
+	assert_int_equal(n_dropped, 0);
+	qmp_close(e->q);
+	e->q = e->s.q = NULL;
+	assert_int_equal(n_dropped, 1);
+	assert_int_equal(e->s.n_replies, 1);
+}
+
 static bool p_got_fd(struct env *e)
 {
 	return fake_read(&e->srv) >= 2 && e->srv.got_fd >= 0;
@@ -651,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_passing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_path, setup, teardown),
