@@ -192,23 +192,46 @@ static struct migjob *job_new(struct hagentd *d, struct guest *g, bool src)
 
 /* A test hold (agent/testhold.h) at a step of a job: the step runs on
  * release only if the job is still this host's side of the same job. */
-struct held {
+/* A job named by guest and job id, for a callback that may outlive it (a
+ * test hold, a query of QEMU's figures): the job is found again, or not,
+ * when the callback runs. */
+struct job_ref {
 	struct hagentd *d;
 	char guest[GUEST_NAME_MAX];
 	char job[64];
+};
+
+static void job_ref_set(struct job_ref *r, const struct migjob *j)
+{
+	r->d = j->d;
+	snprintf(r->guest, sizeof(r->guest), "%s", j->guest);
+	snprintf(r->job, sizeof(r->job), "%s", j->job);
+}
+
+/* This host's side of the job still running, or NULL. */
+static struct migjob *job_ref_find(const struct job_ref *r)
+{
+	struct guest *g = guests_find(r->d, r->guest);
+	struct migjob *j = g ? g->mig.local : NULL;
+
+	return j && !strcmp(j->job, r->job) && j->g ? j : NULL;
+}
+
+struct held {
+	struct job_ref ref;
 	void (*fn)(struct migjob *j);
 };
 
 static void held_release(void *arg)
 {
 	struct held *t = arg;
-	struct guest *g = guests_find(t->d, t->guest);
-	struct migjob *j = g ? g->mig.local : NULL;
+	struct migjob *j = job_ref_find(&t->ref);
 
-	if (j && !strcmp(j->job, t->job) && j->g)
+	if (j)
 		t->fn(j);
 	else
-		log_notice("migration %s of %s: ended during a test hold", t->job, t->guest);
+		log_notice("migration %s of %s: ended during a test hold", t->ref.job,
+			   t->ref.guest);
 }
 
 /* Run fn(j) now, or when the test hold at point is released. */
@@ -217,10 +240,8 @@ static void step(struct migjob *j, const char *point, void (*fn)(struct migjob *
 	struct held *t = calloc(1, sizeof(*t));
 
 	if (t) {
-		t->d = j->d;
+		job_ref_set(&t->ref, j);
 		t->fn = fn;
-		snprintf(t->guest, sizeof(t->guest), "%s", j->guest);
-		snprintf(t->job, sizeof(t->job), "%s", j->job);
 		if (test_hold(j->d->loop, point, j->job, held_release, t, free))
 			return;
 		free(t);
@@ -405,21 +426,18 @@ static void chan_accept(void *arg, const struct mchan_hello *h, int fd, struct m
 static void src_poll_arm(struct migjob *j);
 
 /* A query of QEMU's figures outlives the job it was for when the job ends
- * meanwhile: its answer finds the job again by guest and job id. */
+ * meanwhile: its answer finds the job again (NULL figures: QEMU went away). */
 struct ticket {
-	struct hagentd *d;
-	char guest[GUEST_NAME_MAX];
-	char job[64];
+	struct job_ref ref;
 	void (*fn)(struct migjob *j, const struct drv_migrate_stats *st);
 };
 
 static void ticket_cb(void *arg, const struct drv_migrate_stats *st)
 {
 	struct ticket *t = arg;
-	struct guest *g = st ? guests_find(t->d, t->guest) : NULL;
-	struct migjob *j = g ? g->mig.local : NULL;
+	struct migjob *j = st ? job_ref_find(&t->ref) : NULL;
 
-	if (j && !strcmp(j->job, t->job))
+	if (j)
 		t->fn(j, st);
 	free(t);
 }
@@ -433,10 +451,8 @@ static int query(struct migjob *j, void (*fn)(struct migjob *, const struct drv_
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -1;
-	t->d = j->d;
+	job_ref_set(&t->ref, j);
 	t->fn = fn;
-	snprintf(t->guest, sizeof(t->guest), "%s", j->guest);
-	snprintf(t->job, sizeof(t->job), "%s", j->job);
 	if (j->g->ops->migrate_query(j->g->h, ticket_cb, t) < 0) {
 		free(t);
 		return -1;
