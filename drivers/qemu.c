@@ -490,9 +490,9 @@ static void guest_process_gone(struct drv_guest *g)
 	if (g->incoming) {
 		/* an incoming copy that never became the guest: all of its files
 		 * but its QEMU log (kept until the next incoming copy) */
-		char base[GUEST_NAME_MAX + 8];
+		char base[QEMU_INCOMING_NAME_MAX];
 
-		snprintf(base, sizeof(base), "%s%s", g->name, QEMU_INCOMING_TAG);
+		qemu_incoming_name(base, sizeof(base), g->name);
 		qemu_files_unlink(g->host, base);
 	}
 	g->exited = true;
@@ -896,7 +896,7 @@ static struct drv_guest *guest_new(struct drv_host *host, const struct guest_cfg
 				   const char *tag)
 {
 	struct drv_guest *g = calloc(1, sizeof(*g));
-	char base[GUEST_NAME_MAX + 8];
+	char base[QEMU_INCOMING_NAME_MAX];
 
 	if (!g)
 		return NULL;
@@ -1102,13 +1102,13 @@ static int qemu_start(struct drv_host *host, const struct guest_cfg *cfg, void *
 static int qemu_start_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 			       struct drv_guest **out, char *err, size_t errlen)
 {
-	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	char base[QEMU_INCOMING_NAME_MAX], path[PATH_MAX];
 	pid_t other;
 
 	/* the logs are appended to: a new copy starts them afresh, so that on
 	 * commit the guest's logs hold its own lines only (unless an earlier
 	 * copy still runs: start_common refuses then) */
-	snprintf(base, sizeof(base), "%s%s", cfg->name, QEMU_INCOMING_TAG);
+	qemu_incoming_name(base, sizeof(base), cfg->name);
 	if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) == 0 &&
 	    qemu_find_running(path, cfg->name, &other, NULL) < 0) {
 		qemu_files_unlink(host, base);

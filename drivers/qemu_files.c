@@ -17,6 +17,11 @@ static const char *const run_suffixes[] = {
 	QEMU_SUFFIX_CONSOLE, QEMU_SUFFIX_LOG, QEMU_SUFFIX_OBSERVE,
 };
 
+void qemu_incoming_name(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s%s", name, QEMU_INCOMING_TAG);
+}
+
 void qemu_files_rename(struct drv_host *host, const char *from, const char *to)
 {
 	char a[PATH_MAX], b[PATH_MAX];

@@ -395,14 +395,14 @@ int qemu_migrate_cancel(struct drv_guest *g)
  * (QEMU keeps its open files and listening sockets across a rename). */
 void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 {
-	char base[GUEST_NAME_MAX + 8];
+	char base[QEMU_INCOMING_NAME_MAX];
 
 	g->host = host;
 	g->owner = owner;
 	if (!g->incoming)
 		return;
 	g->incoming = false;
-	snprintf(base, sizeof(base), "%s%s", g->name, QEMU_INCOMING_TAG);
+	qemu_incoming_name(base, sizeof(base), g->name);
 	qemu_files_rename(host, base, g->name);
 	qemu_path(g->qmp_path, sizeof(g->qmp_path), host->run_dir, g->name, QEMU_SUFFIX_QMP);
 	qemu_path(g->serial_path, sizeof(g->serial_path), host->run_dir, g->name,
@@ -413,21 +413,21 @@ void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 
 bool qemu_incoming_alive(struct drv_host *host, const char *name)
 {
-	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	char base[QEMU_INCOMING_NAME_MAX], path[PATH_MAX];
 	pid_t pid;
 
-	snprintf(base, sizeof(base), "%s%s", name, QEMU_INCOMING_TAG);
+	qemu_incoming_name(base, sizeof(base), name);
 	return qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) == 0 &&
 	       qemu_find_running(path, name, &pid, NULL) == 0;
 }
 
 void qemu_discard_incoming(struct drv_host *host, const char *name)
 {
-	char base[GUEST_NAME_MAX + 8], path[PATH_MAX];
+	char base[QEMU_INCOMING_NAME_MAX], path[PATH_MAX];
 	pid_t pid;
 	int pidfd;
 
-	snprintf(base, sizeof(base), "%s%s", name, QEMU_INCOMING_TAG);
+	qemu_incoming_name(base, sizeof(base), name);
 	if (qemu_path(path, sizeof(path), host->run_dir, base, QEMU_SUFFIX_PID) < 0)
 		return;
 	if (qemu_find_running(path, name, &pid, &pidfd) == 0) {

@@ -67,6 +67,9 @@ bool qemu_incoming_alive(struct drv_host *host, const char *name);
 /* Every file of a guest's QEMU in run_dir: renamed from one name to another
  * (a missing one skipped, other failures logged), or removed (but its log). */
 void qemu_files_rename(struct drv_host *host, const char *from, const char *to);
+/* NAME.in: the name an incoming copy's files carry (QEMU_INCOMING_TAG). */
+#define QEMU_INCOMING_NAME_MAX (GUEST_NAME_MAX + 8)
+void qemu_incoming_name(char *buf, size_t len, const char *name);
 void qemu_files_unlink(struct drv_host *host, const char *name);
 void qemu_guest_hold(struct drv_guest *g);
 void qemu_guest_unhold(struct drv_guest *g);
