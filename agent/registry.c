@@ -406,6 +406,13 @@ static void apply_start(struct hagentd *d, uint32_t from, const Hagent__RegOp *o
 	}
 	if (g->desired == DESIRED_RUNNING && g->owner[0] && g->state != GS_FAILED &&
 	    g->state != GS_STOPPED) {
+		if (!cluster_is_member(d, g->owner)) {
+			/* never a second copy: only the fencing of its host frees it */
+			registry_answer(d, from, op, RC_ERROR,
+					"guest '%s' is on %s, which is lost: it can start elsewhere "
+					"once %s is fenced", g->cfg.name, g->owner, g->owner);
+			return;
+		}
 		if (op->node[0] && strcmp(op->node, g->owner)) {
 			registry_answer(d, from, op, RC_ERROR, "guest '%s' runs on %s; stop it first",
 			       g->cfg.name, g->owner);
@@ -575,6 +582,16 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 
 		g = list[i];
 		g->gen++;
+		if (g->cfg.managed_by_pacemaker && g->desired == DESIRED_RUNNING) {
+			/* Pacemaker fences too and then starts it through its agent. */
+			g->owner[0] = '\0';
+			g->desired = DESIRED_STOPPED;
+			g->reg_failed = false;
+			show_state(d, g, GS_STOPPED,
+				   "its host was fenced; Pacemaker decides where it runs");
+			save(d, g);
+			continue;
+		}
 		if (g->desired != DESIRED_RUNNING) {
 			g->owner[0] = '\0';
 			show_state(d, g, GS_STOPPED, "its host was fenced");

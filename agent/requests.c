@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ void requests_fill_info(struct hagentd *d, struct guest *g, Hagent__GuestInfo *i
 	info->desired = g->desired == DESIRED_RUNNING ? "running" : "stopped";
 	info->driver = g->cfg.driver;
 	info->source = g->cfg.source;
+	info->managed_by = g->cfg.managed_by_pacemaker ? "pacemaker" : "hagent";
 }
 
 static struct guest *find_or_error(struct conn *c, const char *name)
@@ -201,6 +203,26 @@ static void check_ha_nodes(struct hagentd *d, const struct guest_cfg *cfg,
 					  cfg->ha_nodes[k]);
 }
 
+/* The file as given, plus the key that hands the guest to Pacemaker. */
+static struct guest *mark_pacemaker(struct hagentd *d, struct guest *g, const Hagent__Request *req,
+				    const char *src, struct guestcfg_diags *diags)
+{
+	static const char mark[] = "\n# added by ocf:hagent:guest: Pacemaker decides where it runs\n"
+				   "ha_managed_by = \"pacemaker\"\n";
+	size_t len = req->file_content.len;
+	char *text = malloc(len + sizeof(mark));
+
+	guests_free(g);
+	if (!text)
+		return NULL;
+	memcpy(text, req->file_content.data, len);
+	memcpy(text + len, mark, sizeof(mark));
+	memset(diags, 0, sizeof(*diags));
+	g = guests_new(d, text, len + sizeof(mark) - 1, src, diags);
+	free(text);
+	return g;
+}
+
 static void req_add(struct conn *c, const Hagent__Request *req)
 {
 	struct hagentd *d = control_daemon(c);
@@ -221,6 +243,14 @@ static void req_add(struct conn *c, const Hagent__Request *req)
 		goto out;
 	}
 	g = guests_new(d, (const char *)req->file_content.data, req->file_content.len, src, diags);
+	if (g && req->by_pacemaker && !g->cfg.managed_by_pacemaker && !diags->n_errors) {
+		/* Added by ocf:hagent:guest: the stored definition says whose it is. */
+		g = mark_pacemaker(d, g, req, src, diags);
+		if (!g) {
+			control_error(c, RC_ERROR, "out of memory");
+			goto out;
+		}
+	}
 	if (g) {
 		struct guest_cfg *cfg = guests_load_cfg(g);
 		if (cfg)
@@ -530,6 +560,102 @@ static void req_events(struct conn *c, const Hagent__Request *req)
 	control_subscribe(c);
 }
 
+/* `hactl probe GUEST`: does the guest's monitor answer, and how fast?  The
+ * answer goes to the request by its pending id, so a client that hung up
+ * meanwhile is simply not answered; the probe lives until the driver's
+ * callback (exactly once, also when the QEMU handle goes away). */
+struct probe_req {
+	struct hagentd *d;
+	uint64_t id;       /* the waiting request (control_pending) */
+	uint64_t t0_ms;
+	unsigned timeout_s;
+	qb_loop_timer_handle timer;
+	bool timer_armed, answered;
+	char guest[GUEST_NAME_MAX];
+};
+
+static void probe_answer(struct probe_req *p, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void probe_answer(struct probe_req *p, int status, const char *fmt, ...)
+{
+	struct conn *c = control_by_pending(p->d, p->id);
+	char msg[300], *msgs[1] = { msg };
+	va_list ap;
+
+	p->answered = true;
+	if (!c)
+		return;
+	control_pending(c, 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status == RC_OK)
+		respond_ok(c, msgs, 1);
+	else
+		control_error(c, status, "%s", msg);
+}
+
+static void probe_timeout(void *arg)
+{
+	struct probe_req *p = arg;
+
+	p->timer_armed = false;
+	probe_answer(p, RC_TIMEOUT, "%s: its monitor did not answer within %u s", p->guest,
+		     p->timeout_s);
+}
+
+static void probe_done(void *arg, const char *status, const char *err)
+{
+	struct probe_req *p = arg;
+
+	if (p->timer_armed)
+		qb_loop_timer_del(p->d->loop, p->timer);
+	if (!p->answered) {
+		if (status)
+			probe_answer(p, RC_OK, "%s: monitor answered in %llu ms: %s", p->guest,
+				     (unsigned long long)(now_ms() - p->t0_ms), status);
+		else
+			probe_answer(p, RC_ERROR, "%s: %s", p->guest, err ? err : "no answer");
+	}
+	free(p);
+}
+
+static void req_probe(struct conn *c, const Hagent__Request *req)
+{
+	static uint64_t next_id = 1ULL << 62; /* apart from the registry's ids */
+	struct hagentd *d = control_daemon(c);
+	struct guest *g = find_or_error(c, req->args[0]);
+	struct probe_req *p;
+
+	if (!g || remote_guest(c, g))
+		return;
+	if (!g->h || !g->ops->probe) {
+		control_error(c, RC_ERROR, "%s is %s: no monitor to ask", g->cfg.name,
+			      gstate_name(g->state));
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		control_error(c, RC_ERROR, "out of memory");
+		return;
+	}
+	p->d = d;
+	p->id = control_pending(c, ++next_id);
+	p->t0_ms = now_ms();
+	p->timeout_s = req->timeout_s ? req->timeout_s : TO_PROBE_DEFAULT_S;
+	snprintf(p->guest, sizeof(p->guest), "%s", g->cfg.name);
+	if (g->ops->probe(g->h, probe_done, p) < 0) {
+		control_pending(c, 0);
+		control_error(c, RC_ERROR, "%s: cannot ask its monitor: %s", g->cfg.name,
+			      strerror(errno));
+		free(p);
+		return;
+	}
+	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)p->timeout_s * 1000000000ULL, p,
+			      probe_timeout, &p->timer) == 0)
+		p->timer_armed = true;
+}
+
 static void req_ping(struct conn *c, const Hagent__Request *req)
 {
 	respond_ok(c, NULL, 0);
@@ -548,6 +674,7 @@ static const struct request_def request_table[] = {
 	{ "console", 1, 1, req_console },
 	{ "events", 0, 0, req_events },
 	{ "ping", 0, 0, req_ping },
+	{ "probe", 1, 1, req_probe },
 	{ "migrate", 2, 2, migrate_req },
 	{ "migrate-abort", 1, 1, migrate_req_abort },
 	{ "node-standby", 1, 1, evacuate_req_standby },

@@ -233,6 +233,16 @@ static enum gstate restart_or_fail(struct guest *g, struct sv_input *in)
 	uint64_t delay;
 	int i, n = 0;
 
+	if (g->cfg.managed_by_pacemaker) {
+		/* Pacemaker's monitor sees it failed; its fail-count decides. */
+		char last[sizeof(g->reason)];
+
+		snprintf(last, sizeof(last), "%s", g->reason);
+		set_reason(g, "%.*s; not restarted: Pacemaker manages it", (int)sizeof(last) - 40,
+			   last);
+		log_notice("%s: %s", g->cfg.name, g->reason);
+		return fail(g);
+	}
 	for (i = 0; i < g->n_restarts; i++)
 		if (now - g->restarts[i] < window)
 			g->restarts[n++] = g->restarts[i];
@@ -819,6 +829,10 @@ void supervise_quorum_regained(struct guest *g)
 	if (g->orphan || g->desired != DESIRED_RUNNING || g->state != GS_STOPPED ||
 	    !guest_is_local(g))
 		return;
+	if (g->cfg.managed_by_pacemaker) { /* its monitor says stopped: Pacemaker decides */
+		set_reason(g, "quorum lost; not restarted: Pacemaker manages it");
+		return;
+	}
 	set_reason(g, "quorum regained");
 	(void)dispatch_rc(g, &in);
 }

@@ -9,6 +9,12 @@
  * minus margin).  `hactl stop --timeout S` overrides it per request. */
 #define TO_STOP_DEFAULT_S 60
 
+/* `hactl probe`: a monitor that answers query-status within this is
+ * responsive.  QEMU answers in about a millisecond when idle; an incoming or
+ * migrating QEMU can stay busy for seconds (LAB.md), so a monitor action
+ * gives it 10 s unless the request says otherwise (hactl probe --timeout). */
+#define TO_PROBE_DEFAULT_S 10
+
 /* Destroy: QMP quit, then SIGKILL of QEMU's process group after this long.
  * QEMU exits from quit in well under 100 ms under TCG (LAB.md) unless it is
  * wedged (e.g. stuck in I/O); 3 s covers a loaded host. */

@@ -72,6 +72,9 @@ struct drv_migrate_stats {
 };
 
 typedef void (*drv_migrate_query_fn)(void *arg, const struct drv_migrate_stats *st);
+/* A probe's answer: the run state the monitor gave ("running", "paused", ...),
+ * or NULL when the handle went away unanswered (err says why). */
+typedef void (*drv_probe_fn)(void *arg, const char *status, const char *err);
 
 struct driver_ops {
 	const char *name; /* "qemu", "xen" */
@@ -97,6 +100,9 @@ struct driver_ops {
 	/* QEMU's figures; cb runs exactly once, with st NULL when the handle
 	 * is freed before QEMU answered (so that arg can be freed). */
 	int (*migrate_query)(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
+	/* Ask the guest's monitor for its run state (is it responsive?); cb is
+	 * called exactly once unless this returns -1. */
+	int (*probe)(struct drv_guest *g, drv_probe_fn cb, void *arg);
 	/* Stop an outgoing migration and keep (or make) the guest running here. */
 	int (*migrate_cancel)(struct drv_guest *g);
 	/* An incoming copy left by an earlier hagentd (it went away during a

@@ -1356,6 +1356,7 @@ const struct driver_ops qemu_driver_ops = {
 	.migrate_recv = qemu_migrate_recv,
 	.migrate_send = qemu_migrate_send,
 	.migrate_query = qemu_migrate_query,
+	.probe = qemu_probe,
 	.migrate_cancel = qemu_migrate_cancel,
 	.rebind = qemu_rebind,
 	.rename_files = qemu_files_rename,

@@ -334,6 +334,52 @@ int qemu_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg)
 	return 0;
 }
 
+struct probe {
+	drv_probe_fn cb;
+	void *arg;
+};
+
+static void on_probe_drop(void *arg)
+{
+	struct probe *p = arg;
+
+	p->cb(p->arg, NULL, "QEMU went away before its monitor answered");
+	free(p);
+}
+
+static void on_probe(struct qmp *q, void *arg, json_t *ret, json_t *error)
+{
+	struct probe *p = arg;
+	const char *st = error ? NULL : json_string_value(json_object_get(ret, "status"));
+
+	(void)q;
+	if (st)
+		p->cb(p->arg, st, NULL);
+	else
+		p->cb(p->arg, NULL, error ? qemu_error_desc(error) : "query-status gave no status");
+	free(p);
+}
+
+/* The monitor's round trip: query-status, answered in QMP's own order. */
+int qemu_probe(struct drv_guest *g, drv_probe_fn cb, void *arg)
+{
+	struct probe *p;
+
+	if (g->exited || !qmp_is_ready(g->qmp)) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	*p = (struct probe){ cb, arg };
+	if (qmp_command_drop(g->qmp, NULL, "query-status", on_probe, p, on_probe_drop) < 0) {
+		free(p);
+		return -1;
+	}
+	return 0;
+}
+
 /* A failed migration: say why (query-migrate's error-desc). */
 static void on_failed_query(struct qmp *q, void *arg, json_t *ret, json_t *error)
 {

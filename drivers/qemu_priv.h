@@ -82,6 +82,7 @@ void qemu_mig_free(struct drv_guest *g);
 int qemu_migrate_recv(struct drv_guest *g, int fd, const struct drv_migrate_params *p);
 int qemu_migrate_send(struct drv_guest *g, int fd, const struct drv_migrate_params *p);
 int qemu_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg);
+int qemu_probe(struct drv_guest *g, drv_probe_fn cb, void *arg);
 int qemu_migrate_cancel(struct drv_guest *g);
 void qemu_rebind(struct drv_guest *g, struct drv_host *host, void *owner);
 

@@ -103,8 +103,16 @@ static int cmd_add(struct hactl *h, const struct hactl_cmd *cmd, int argc, char 
 	Hagent__Request req = HAGENT__REQUEST__INIT;
 	Hagent__Response *resp;
 	char *text = NULL, abspath[PATH_MAX];
-	ssize_t len = fs_read_file(argv[0], GUEST_FILE_MAX, &text);
+	ssize_t len;
 
+	(void)cmd;
+	if (argc == 2 && !strcmp(argv[1], "--pacemaker")) {
+		req.by_pacemaker = true; /* ocf:hagent:guest's start */
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: hactl add FILE [--pacemaker]\n");
+		return 2;
+	}
+	len = fs_read_file(argv[0], GUEST_FILE_MAX, &text);
 	if (len < 0) {
 		fprintf(stderr, "hactl: cannot read %s: %s\n", argv[0],
 			errno == EFBIG ? "larger than 256 KiB" : strerror(errno));
@@ -122,7 +130,8 @@ static int cmd_add(struct hactl *h, const struct hactl_cmd *cmd, int argc, char 
 	return resp ? client_finish(h, resp) : 1;
 }
 
-static int cmd_stop(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
+/* GUEST [--timeout S]: stop, probe */
+static int cmd_timed(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
 {
 	int i, n = 0;
 	char *rest[2];
@@ -139,15 +148,15 @@ static int cmd_stop(struct hactl *h, const struct hactl_cmd *cmd, int argc, char
 		} else if (n < 2) {
 			rest[n++] = argv[i];
 		} else {
-			fprintf(stderr, "hactl: stop: too many arguments\n");
+			fprintf(stderr, "hactl: %s: too many arguments\n", cmd->name);
 			return 2;
 		}
 	}
 	if (n != 1) {
-		fprintf(stderr, "usage: hactl stop GUEST [--timeout S]\n");
+		fprintf(stderr, "usage: hactl %s %s\n", cmd->name, cmd->args);
 		return 2;
 	}
-	return simple_request(h, "stop", 1, rest);
+	return simple_request(h, cmd->name, 1, rest);
 }
 
 static int cmd_console(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
@@ -251,16 +260,19 @@ static const struct hactl_cmd commands[] = {
 	{ "list", "[GUEST]", "guests: name, node, state, memory, vcpus, uptime", 0, 1, "guest",
 	  cmd_list },
 	{ "check", "FILE", "validate a guest file (no daemon needed)", 1, 1, "file", cmd_check },
-	{ "add", "FILE", "define a guest from its xl.cfg file", 1, 1, "file", cmd_add },
+	{ "add", "FILE [--pacemaker]", "define a guest from its xl.cfg file (--pacemaker: Pacemaker's)",
+	  1, 2, "file", cmd_add },
 	{ "remove", "GUEST", "undefine a stopped guest", 1, 1, "guest", cmd_simple },
 	{ "start", "GUEST [NODE]", "start a guest and wait until it runs", 1, 2, "guest",
 	  cmd_simple },
 	{ "stop", "GUEST [--timeout S]", "power button, destroy after S s (60)", 1, 3, "guest",
-	  cmd_stop },
+	  cmd_timed },
+	{ "probe", "GUEST [--timeout S]", "does the guest's monitor answer within S s (10)?", 1, 3,
+	  "guest", cmd_timed },
 	{ "destroy", "GUEST", "stop a guest at once (like pulling the plug)", 1, 1, "guest",
 	  cmd_simple },
-	{ "migrate", "GUEST NODE [--downtime MS] [--bandwidth MIB] [--timeout S] [--auto-converge] [--wait]",
-	  "live-migrate a running guest to NODE", 2, 9, "guest", cmd_migrate },
+	{ "migrate", "GUEST NODE [--downtime MS] [--bandwidth MIB] [--timeout S] [--auto-converge] [--wait] [--pacemaker]",
+	  "live-migrate a running guest to NODE", 2, 12, "guest", cmd_migrate },
 	{ "migrate-abort", "GUEST", "abort a migration; the guest runs on where it was", 1, 1,
 	  "guest", cmd_simple },
 	{ "node", "standby|online NODE [--no-wait]",

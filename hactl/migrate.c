@@ -123,6 +123,8 @@ int cmd_migrate(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **a
 			wait = true;
 		} else if (!strcmp(a, "--auto-converge")) {
 			req.auto_converge = true;
+		} else if (!strcmp(a, "--pacemaker")) {
+			req.by_pacemaker = true; /* ocf:hagent:guest's migrate_to */
 		} else if (!strcmp(a, "--downtime") && i + 1 < argc) {
 			if (parse_uint(a, argv[++i], 600000, &req.downtime_ms) < 0)
 				return 2;
@@ -142,7 +144,7 @@ int cmd_migrate(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **a
 	}
 	if (n != 2) {
 		fprintf(stderr, "usage: hactl migrate GUEST NODE [--downtime MS] [--bandwidth MIB] "
-				"[--timeout S] [--auto-converge] [--wait]\n");
+				"[--timeout S] [--auto-converge] [--wait] [--pacemaker]\n");
 		return 2;
 	}
 	if (wait) {

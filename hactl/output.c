@@ -29,6 +29,10 @@ static json_t *guest_json(const Hagent__GuestInfo *g)
 			      (int)g->restarts, "desired", g->desired, "driver", g->driver, "source",
 			      g->source);
 
+	if (o)
+		json_object_set_new(o, "managed_by",
+				    json_string(g->managed_by && g->managed_by[0] ? g->managed_by
+										  : "hagent"));
 	if (o && g->migration)
 		json_object_set_new(o, "migration", mig_json(g->migration));
 	return o;

@@ -720,7 +720,8 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 				g->mig.job, g->mig.src, g->mig.dst, phase_name(g->mig.phase));
 		return;
 	}
-	if (g->cfg.managed_by_pacemaker) {
+	/* Pacemaker's own move comes through its agent (migrate_to). */
+	if (g->cfg.managed_by_pacemaker && !op->by_pacemaker) {
 		refuse(d, from, op, RC_ERROR,
 				"%s is managed by Pacemaker: move it with crm_resource --move",
 				g->cfg.name);
@@ -1031,6 +1032,7 @@ void migrate_req(struct conn *c, const Hagent__Request *req)
 					      : (uint32_t)g->cfg.migrate_bandwidth_mib;
 	op.timeout_s = req->timeout_s;
 	op.auto_converge = req->auto_converge || g->cfg.migrate_auto_converge;
+	op.by_pacemaker = req->by_pacemaker;
 	if (registry_submit(d, &op, c) < 0)
 		control_error(c, RC_ERROR, "migrate: cannot reach the cluster: %s", strerror(errno));
 }

@@ -17,8 +17,10 @@ write_conf
 # the agent wants hagentd's node name to be Pacemaker's, where it can tell
 n=$(crm_node -n 2>/dev/null) && [ -n "$n" ] && sed -i "s/^node_name = .*/node_name = \"$n\"/" "$T/hagent.conf"
 start_daemon || exit 1
-# as under Pacemaker: hagentd restarts nothing itself, a crash is for monitor
-F=$(guest_file vm1 'on_crash = "destroy"' 'ha_managed_by = "pacemaker"')
+# on_crash = "restart", no ha_managed_by: the agent's start (hactl add
+# --pacemaker) hands the guest to Pacemaker, so hagentd restarts nothing
+# itself and a crash is for monitor
+F=$(guest_file vm1 'on_crash = "restart"')
 
 # Runs the agent as Pacemaker would, with extra VAR=value; its output goes to
 # ra.log.  A stop gets 10 s: the test guest ignores the power button, so
@@ -58,6 +60,7 @@ check_rc "probe before start: 7 (NOT_RUNNING)" 7 monitor OCF_RESKEY_CRM_meta_int
 check_rc "monitor before start: 7" 7 monitor OCF_RESKEY_CRM_meta_interval=10000
 check_rc "start: 0" 0 start
 check "the guest was defined from the file" test "$(json_field vm1 source)" = "$F"
+check "... as Pacemaker's (managed_by pacemaker)" test "$(json_field vm1 managed_by)" = pacemaker
 check "its QEMU runs" qemu_alive
 check "heartbeats arrive" wait_hb vm1 2 10
 pid=$(qemu_pid vm1)
@@ -68,24 +71,35 @@ check_rc "monitor at OCF_CHECK_LEVEL=10: 0" 0 monitor OCF_CHECK_LEVEL=10
 
 # depth 10 looks at the process: a SIGSTOPped QEMU is still "running" for
 # hagentd (depth 0), not for depth 10
+check "hactl probe: its monitor answers: running" \
+	bash -c "'$HACTL_BIN' probe vm1 2>&1 | grep -q 'monitor answered in [0-9]* ms: running'"
 kill -STOP "$pid"
 check_rc "QEMU stopped (SIGSTOP): monitor 0" 0 monitor
 check_rc "QEMU stopped (SIGSTOP): monitor at depth 10: 1 (ERR_GENERIC)" 1 monitor OCF_CHECK_LEVEL=10
+probe_out=$("$HACTL_BIN" probe vm1 --timeout 1 2>&1)
+probe_rc=$?
+check "hactl probe of a stopped QEMU: exit 3 after 1 s ($probe_out)" \
+	test "$probe_rc:${probe_out#*: }" = "3:vm1: its monitor did not answer within 1 s"
 kill -CONT "$pid"
 check_rc "QEMU continued: depth 10: 0" 0 monitor OCF_CHECK_LEVEL=10
+check "... hactl probe answers again" "$HACTL_BIN" probe vm1
+check "hactl probe of an unknown guest: exit 4" bash -c "'$HACTL_BIN' probe nosuch; test \$? -eq 4"
 
 check_rc "migrate_to a node hagentd does not know: 1 (ERR_GENERIC)" 1 migrate_to \
 	OCF_RESKEY_CRM_meta_migrate_target=nosuchnode
 check "... the guest runs on, same QEMU" test "$(json_field vm1 state)/$(qemu_pid vm1)" = "running/$pid"
 check_rc "migrate_from with the guest running here: 0" 0 migrate_from
 
-# kill -9 with on_crash = "destroy": hagentd records the guest as stopped,
-# no QEMU is left, so NOT_RUNNING (a recurring monitor's 7 is a failure to
-# Pacemaker all the same: fail-count, recovery)
+# kill -9 with on_crash = "restart": hagentd does not restart a guest of
+# Pacemaker's; it records it failed, no QEMU is left, and monitor says
+# ERR_GENERIC: Pacemaker's fail-count and recovery take it from there
 mark
 kill -9 "$pid"
-check "hagentd saw the crash" wait_state vm1 stopped 10
-check_rc "monitor after kill -9 of QEMU: 7 (NOT_RUNNING)" 7 monitor
+check "hagentd saw the crash: failed" wait_state vm1 failed 10
+check "... not restarted: Pacemaker manages it" \
+	bash -c "'$HACTL_BIN' --json list | grep -q 'not restarted: Pacemaker manages it'"
+check "... and no QEMU runs (pid 0)" test "$(json_field vm1 pid)" = 0
+check_rc "monitor after kill -9 of QEMU: 1 (ERR_GENERIC)" 1 monitor
 check_rc "stop after the crash: 0" 0 stop
 check_rc "start after the crash: 0" 0 start
 check "a new QEMU" qemu_alive
