@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <corosync/cmap.h>
@@ -166,6 +167,13 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, ui
 		struct cluster_node *nd = node_get(&c->view, list[i]);
 		if (nd)
 			nd->member = true;
+	}
+	for (j = 0; j < c->view.n_nodes; j++) {
+		struct cluster_node *nd = &c->view.nodes[j];
+		if (nd->member)
+			nd->lost_at = 0;
+		else if (!nd->lost_at || (j < old_n && was[j]))
+			nd->lost_at = (int64_t)time(NULL);
 	}
 	for (j = 0; j < c->view.n_nodes; j++) {
 		bool before = j < old_n && c->quorum_known && was[j];
@@ -481,6 +489,17 @@ bool cluster_is_member(struct hagentd *d, const char *name)
 		if (!strcmp(c->view.nodes[i].name, name))
 			return c->view.nodes[i].member;
 	return false;
+}
+
+int64_t cluster_lost_at(struct hagentd *d, const char *name)
+{
+	struct cluster *c = cluster_of(d);
+	int i;
+
+	for (i = 0; c && i < c->view.n_nodes; i++)
+		if (!strcmp(c->view.nodes[i].name, name))
+			return c->view.nodes[i].member ? 0 : c->view.nodes[i].lost_at;
+	return 0;
 }
 
 bool cluster_is_fencer(struct hagentd *d)

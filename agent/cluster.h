@@ -18,6 +18,7 @@ struct cluster_node {
 	char addr[64];     /* ring0_addr: where peers reach it by default */
 	bool member;   /* in our corosync membership (quorum view) */
 	bool hagentd;  /* its hagentd is in the CPG group */
+	int64_t lost_at; /* unix seconds it left our membership (or we first saw it out) */
 };
 
 struct cluster_view {
@@ -45,6 +46,8 @@ const char *cluster_node_name(struct hagentd *d, uint32_t id);
 bool cluster_node_id(struct hagentd *d, const char *name, uint32_t *id);
 /* In our corosync membership (the quorum view)? */
 bool cluster_is_member(struct hagentd *d, const char *name);
+/* When name left our membership (unix seconds; 0 = a member or unknown). */
+int64_t cluster_lost_at(struct hagentd *d, const char *name);
 /* Quorate, and the lowest node id of the membership: the one that fences. */
 bool cluster_is_fencer(struct hagentd *d);
 

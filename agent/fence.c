@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "agent/cluster.h"
 #include "agent/fence.h"
 #include "agent/registry.h"
@@ -173,7 +175,8 @@ void fence_node(struct hagentd *d, const char *node, const char *agent, const ch
 		fence_done_fn done)
 {
 	struct fence_job *j = job_of(node, true);
-	char input[1024], *args, *tok, *save = NULL;
+	char input[1024], *args, *tok, *save = NULL, lost_at[48], **env;
+	size_t n_env, i, k;
 	int in[2], n;
 	pid_t pid;
 
@@ -186,12 +189,29 @@ void fence_node(struct hagentd *d, const char *node, const char *agent, const ch
 	     tok = strtok_r(NULL, ",", &save))
 		n += snprintf(input + n, sizeof(input) - (size_t)n, "%s\n", tok);
 	free(args);
-	if (pipe2(in, O_CLOEXEC) < 0)
+	/* The agent's environment: ours, and when the node was lost, so that an
+	 * agent that only confirms someone else's fencing (fence-pacemaker) can
+	 * tell a fencing of this loss from an older one. */
+	snprintf(lost_at, sizeof(lost_at), "HAGENT_LOST_AT=%lld",
+		 (long long)cluster_lost_at(d, node));
+	for (n_env = 0; environ[n_env]; n_env++)
+		;
+	env = calloc(n_env + 2, sizeof(*env));
+	if (!env)
 		return;
+	for (i = 0, k = 0; i < n_env; i++)
+		if (strncmp(environ[i], "HAGENT_LOST_AT=", 15))
+			env[k++] = environ[i];
+	env[k] = lost_at;
+	if (pipe2(in, O_CLOEXEC) < 0) {
+		free(env);
+		return;
+	}
 	pid = fork();
 	if (pid < 0) {
 		close(in[0]);
 		close(in[1]);
+		free(env);
 		return;
 	}
 	if (pid == 0) {
@@ -201,9 +221,10 @@ void fence_node(struct hagentd *d, const char *node, const char *agent, const ch
 		if (devnull >= 0) {
 			dup2(devnull, 1);
 		}
-		execl(agent, agent, (char *)NULL);
+		execle(agent, agent, (char *)NULL, env);
 		_exit(127);
 	}
+	free(env);
 	close(in[0]);
 	if (n > (int)sizeof(input))
 		n = (int)sizeof(input);
