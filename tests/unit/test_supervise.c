@@ -426,6 +426,40 @@ static void test_budget_exhausted(void **state)
 	assert_non_null(strstr(st, "failed=0\n"));
 }
 
+/* A guest of Pacemaker's: no policy restart, no back-off, no budget; it is
+ * left failed for the agent's monitor, and Pacemaker's start starts it. */
+static void test_pacemaker_no_restart(void **state)
+{
+	struct env *e = *state;
+	struct guest *g = add_guest(e, "vm1", "on_crash = \"restart\"\n"
+					      "ha_managed_by = \"pacemaker\"\n");
+	char err[256] = "";
+
+	start_running(g);
+	ev(g, DRV_EV_CRASH, "pvpanic");
+	assert_int_equal(g->state, GS_DESTROYING); /* the paused QEMU goes */
+	ev_exit(g, true, SIGKILL, true);
+	assert_int_equal(g->state, GS_FAILED);
+	assert_int_equal(F.n_start, 1);
+	assert_false(g->timer_armed);
+	assert_false(g->budget_spent); /* nothing for the cluster to move */
+	assert_int_equal(g->desired, DESIRED_RUNNING);
+	assert_non_null(strstr(g->reason, "guest crashed: pvpanic"));
+	assert_non_null(strstr(g->reason, "not restarted: Pacemaker manages it"));
+
+	/* Pacemaker's recovery: stop (nothing to do), then start */
+	assert_int_equal(supervise_start(g, err, sizeof(err)), 0);
+	assert_int_equal(F.n_start, 2);
+	ev(g, DRV_EV_RUNNING, NULL);
+	assert_int_equal(g->state, GS_RUNNING);
+
+	/* QEMU killed outright: the same */
+	ev_exit(g, true, SIGKILL, false);
+	assert_int_equal(g->state, GS_FAILED);
+	assert_int_equal(F.n_start, 2);
+	assert_false(g->timer_armed);
+}
+
 static void test_watchdog_destroy(void **state)
 {
 	struct env *e = *state;
@@ -889,6 +923,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_restart_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_exhausted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pacemaker_no_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poweroff_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reboot, setup, teardown),
