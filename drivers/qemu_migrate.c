@@ -315,23 +315,32 @@ static void on_query(struct qmp *q, void *arg, json_t *ret, json_t *error)
 	free(mq);
 }
 
-int qemu_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg)
+/* A query whose ticket (allocated by the caller, NULL when that failed) is
+ * freed by its reply or its drop, or here when it cannot be sent. */
+static int send_ticket(struct drv_guest *g, const char *execute, qmp_reply_fn on,
+		       qmp_drop_fn drop, void *ticket)
 {
-	struct mig_query *mq;
-
+	if (!ticket)
+		return -1;
 	if (g->exited || !qmp_is_ready(g->qmp)) {
+		free(ticket);
 		errno = ENOTCONN;
 		return -1;
 	}
-	mq = calloc(1, sizeof(*mq));
-	if (!mq)
-		return -1;
-	*mq = (struct mig_query){ g, cb, arg };
-	if (qmp_command_drop(g->qmp, NULL, "query-migrate", on_query, mq, on_query_drop) < 0) {
-		free(mq);
+	if (qmp_command_drop(g->qmp, NULL, execute, on, ticket, drop) < 0) {
+		free(ticket);
 		return -1;
 	}
 	return 0;
+}
+
+int qemu_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg)
+{
+	struct mig_query *mq = calloc(1, sizeof(*mq));
+
+	if (mq)
+		*mq = (struct mig_query){ g, cb, arg };
+	return send_ticket(g, "query-migrate", on_query, on_query_drop, mq);
 }
 
 struct probe {
@@ -363,21 +372,11 @@ static void on_probe(struct qmp *q, void *arg, json_t *ret, json_t *error)
 /* The monitor's round trip: query-status, answered in QMP's own order. */
 int qemu_probe(struct drv_guest *g, drv_probe_fn cb, void *arg)
 {
-	struct probe *p;
+	struct probe *p = calloc(1, sizeof(*p));
 
-	if (g->exited || !qmp_is_ready(g->qmp)) {
-		errno = ENOTCONN;
-		return -1;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -1;
-	*p = (struct probe){ cb, arg };
-	if (qmp_command_drop(g->qmp, NULL, "query-status", on_probe, p, on_probe_drop) < 0) {
-		free(p);
-		return -1;
-	}
-	return 0;
+	if (p)
+		*p = (struct probe){ cb, arg };
+	return send_ticket(g, "query-status", on_probe, on_probe_drop, p);
 }
 
 /* A failed migration: say why (query-migrate's error-desc). */
