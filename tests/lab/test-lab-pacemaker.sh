@@ -12,7 +12,8 @@ for t in corosync corosync-quorumtool unshare nsenter bridge pacemakerd crm_mon 
 	stonith_admin cibadmin crm_resource setpriv; do
 	command -v "$t" >/dev/null 2>&1 || { echo "SKIP: no $t"; exit 77; }
 done
-SRC=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+# canonical, as the lab spells it (distcheck gives .../_build/sub/..)
+SRC=$(cd "${abs_top_srcdir:-$(dirname "$0")/../..}" && pwd)
 HAGENT_BUILD=${HAGENT_BUILD:-${abs_top_builddir:-$SRC/build}}
 [ -x "$HAGENT_BUILD/bin/hagentd" ] || { echo "SKIP: no $HAGENT_BUILD/bin/hagentd"; exit 77; }
 export HAGENT_BUILD
