@@ -584,6 +584,8 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 		g->gen++;
 		if (g->cfg.managed_by_pacemaker && g->desired == DESIRED_RUNNING) {
 			/* Pacemaker fences too and then starts it through its agent. */
+			log_notice("registry: guest %s of fenced %s is Pacemaker's: left for it to "
+				   "place", g->cfg.name, op->node);
 			g->owner[0] = '\0';
 			g->desired = DESIRED_STOPPED;
 			g->reg_failed = false;

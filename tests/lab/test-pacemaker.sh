@@ -139,7 +139,7 @@ echo "# host kill to running on $(pcmk_node): $(($(date +%s%3N) - t0)) ms"
 check "hagentd learned the fencing from Pacemaker (fence-pacemaker)" \
 	grep -q "n2 was fenced by Pacemaker" "$LAB_DIR/n1/hagentd.log" "$LAB_DIR/n3/hagentd.log"
 check "... and left pm1 to Pacemaker instead of placing it itself" \
-	grep -q "pm1.*its host was fenced; Pacemaker decides where it runs" "$LAB_DIR/n1/hagentd.log"
+	grep -q "guest pm1 of fenced n2 is Pacemaker's: left for it to place" "$LAB_DIR/n1/hagentd.log"
 
 kill "$DUAL_PID" 2>/dev/null
 wait "$DUAL_PID" 2>/dev/null
