@@ -143,6 +143,7 @@ struct driver_ops {
 };
 
 extern const struct driver_ops qemu_driver_ops;
+extern const struct driver_ops xen_driver_ops; /* drivers/xen.c, not yet registered */
 
 /* The driver named by cfg->driver, or NULL. */
 const struct driver_ops *driver_lookup(const char *name);
