@@ -56,6 +56,7 @@ struct control {
 	int n_conns;
 	gid_t gid;
 	bool have_gid;
+	uint64_t last_pending;   /* control_pending_new's ids: one sequence for all */
 };
 
 static void conn_close(struct conn *c);
@@ -203,6 +204,11 @@ uint64_t control_pending(struct conn *c, uint64_t id)
 {
 	c->pending_id = id;
 	return id;
+}
+
+uint64_t control_pending_new(struct conn *c)
+{
+	return control_pending(c, ++c->ctl->last_pending);
 }
 
 struct conn *control_by_pending(struct hagentd *d, uint64_t id)

@@ -40,7 +40,6 @@ struct queued {
 
 struct registry {
 	struct hagentd *d;
-	uint64_t next_req;
 	/* CPG membership as delivered (ordered with the messages) */
 	uint32_t members[REG_MAX_SENDERS];
 	size_t n_members;
@@ -175,9 +174,7 @@ static int mcast(struct hagentd *d, Hagent__RegOp *op)
 
 int registry_submit(struct hagentd *d, Hagent__RegOp *op, struct conn *c)
 {
-	struct registry *r = reg_of(d);
-
-	op->req_id = c ? control_pending(c, ++r->next_req) : 0;
+	op->req_id = c ? control_pending_new(c) : 0;
 	if (mcast(d, op) < 0) {
 		if (c)
 			control_pending(c, 0);

@@ -622,7 +622,6 @@ static void probe_done(void *arg, const char *status, const char *err)
 
 static void req_probe(struct conn *c, const Hagent__Request *req)
 {
-	static uint64_t next_id = 1ULL << 62; /* apart from the registry's ids */
 	struct hagentd *d = control_daemon(c);
 	struct guest *g = find_or_error(c, req->args[0]);
 	struct probe_req *p;
@@ -640,7 +639,7 @@ static void req_probe(struct conn *c, const Hagent__Request *req)
 		return;
 	}
 	p->d = d;
-	p->id = control_pending(c, ++next_id);
+	p->id = control_pending_new(c);
 	p->t0_ms = now_ms();
 	p->timeout_s = req->timeout_s ? req->timeout_s : TO_PROBE_DEFAULT_S;
 	snprintf(p->guest, sizeof(p->guest), "%s", g->cfg.name);

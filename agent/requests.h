@@ -20,6 +20,9 @@ void control_subscribe(struct conn *c);
 void control_ok(struct conn *c);
 /* Tie the request to a registry change (id != 0) or untie it (0). */
 uint64_t control_pending(struct conn *c, uint64_t id);
+/* Tie it to a new id, unique among this daemon's pending requests (a
+ * registry change, a driver's answer); returns the id. */
+uint64_t control_pending_new(struct conn *c);
 struct conn *control_by_pending(struct hagentd *d, uint64_t id);
 struct hagentd *control_daemon(struct conn *c);
 
