@@ -170,13 +170,11 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq, ui
 	}
 	for (j = 0; j < c->view.n_nodes; j++) {
 		struct cluster_node *nd = &c->view.nodes[j];
+		bool before = j < old_n && c->quorum_known && was[j];
 		if (nd->member)
 			nd->lost_at = 0;
 		else if (!nd->lost_at || (j < old_n && was[j]))
 			nd->lost_at = (int64_t)time(NULL);
-	}
-	for (j = 0; j < c->view.n_nodes; j++) {
-		bool before = j < old_n && c->quorum_known && was[j];
 		if (before != c->view.nodes[j].member && (c->quorum_known || c->view.nodes[j].member))
 			events_publish_node(c->d, c->view.nodes[j].name, before ? "member" : "lost",
 					    c->view.nodes[j].member ? "member" : "lost",
