@@ -179,6 +179,8 @@ int main(int argc, char **argv)
 	if (!d->conf.dump_dir[0])
 		snprintf(d->conf.dump_dir, sizeof(d->conf.dump_dir), "%.*s/dump",
 			 (int)sizeof(d->conf.dump_dir) - 6, d->conf.state_dir);
+	/* a guest file without ha_driver runs under this host's hypervisor */
+	guestcfg_set_default_driver(driver_host_default());
 	if (check)
 		return check_only(d) < 0 ? 1 : 0;
 
@@ -200,6 +202,7 @@ int main(int argc, char **argv)
 	qb_list_init(&d->guests);
 	d->drv = (struct drv_host){
 		.loop = d->loop,
+		.node = d->conf.node_name,
 		.run_dir = d->conf.run_dir,
 		.qemu_binary = d->conf.qemu,
 		.accel = d->conf.accel,

@@ -281,6 +281,12 @@ static void release_handle(struct guest *g)
 	g->started_at = 0;
 }
 
+/* What runs the guest, in reasons: its QEMU, or its Xen domain. */
+static const char *runner(const struct guest *g)
+{
+	return g->ops && !strcmp(g->ops->name, "xen") ? "Xen domain" : "QEMU";
+}
+
 static enum gstate stop_for_good(struct guest *g)
 {
 	if (guest_is_local(g)) /* a guest owned elsewhere keeps the cluster's desire */
@@ -453,10 +459,11 @@ static enum gstate act_unexpected_exit(struct guest *g, struct sv_input *in)
 
 	release_handle(g);
 	if (x && x->known)
-		set_reason(g, "QEMU exited (%s %d)%s%s", x->signaled ? "signal" : "status", x->code,
+		set_reason(g, "%s exited (%s %d)%s%s", runner(g), x->signaled ? "signal" : "status", x->code,
 			   in->detail ? ": " : "", in->detail ? in->detail : "");
 	else
-		set_reason(g, "QEMU exited%s%s", in->detail ? ": " : "", in->detail ? in->detail : "");
+		set_reason(g, "%s exited%s%s", runner(g), in->detail ? ": " : "",
+			   in->detail ? in->detail : "");
 	in->ev = clean ? SV_POWEROFF : SV_CRASH;
 	return apply_policy(g, in, clean ? g->cfg.on_poweroff : g->cfg.on_crash, false);
 }
@@ -464,7 +471,7 @@ static enum gstate act_unexpected_exit(struct guest *g, struct sv_input *in)
 static enum gstate act_start_exit(struct guest *g, struct sv_input *in)
 {
 	release_handle(g);
-	set_reason(g, "QEMU failed to start%s%s", in->detail ? ": " : "",
+	set_reason(g, "%s failed to start%s%s", runner(g), in->detail ? ": " : "",
 		   in->detail ? in->detail : "");
 	return fail(g);
 }
@@ -793,7 +800,7 @@ void supervise_resume(struct guest *g)
 	/* It was meant to run but its process is gone: it died while hagentd was
 	 * down.  Handle it as a crash, per on_crash. */
 	g->state = GS_RUNNING;
-	set_reason(g, "QEMU gone while hagentd was down");
+	set_reason(g, "%s gone while hagentd was down", runner(g));
 	log_warn("%s: %s; applying on_crash=%s", g->cfg.name, g->reason,
 		 guest_action_name(g->cfg.on_crash));
 	g->state = apply_policy(g, &in, g->cfg.on_crash, false);

@@ -1,7 +1,7 @@
 /* Guest drivers behind one ops table.  A driver runs guests for hagentd's
  * supervisor: it starts and stops them, and reports what happens to them as
  * driver events, delivered from hagentd's single qb_loop (never by polling).
- * QEMU (drivers/qemu.c) fills it now; Xen (drivers/xen.c) later. */
+ * QEMU (drivers/qemu.c) and Xen (drivers/xen.c, through libxl) fill it. */
 #ifndef HAGENT_DRIVER_H
 #define HAGENT_DRIVER_H
 
@@ -46,6 +46,7 @@ typedef void (*drv_event_fn)(void *owner, enum drv_event ev, const char *detail,
 struct drv_host {
 	qb_loop_t *loop;
 	const char *run_dir;      /* sockets, pid files, console logs live here */
+	const char *node;         /* this host's node_name, for messages */
 	const char *qemu_binary;  /* hagent.conf qemu = ... */
 	const char *accel;        /* "auto" | "kvm" | "tcg" */
 	const char *dump_dir;     /* coredump-* writes NAME-TIME.core here */
@@ -143,7 +144,11 @@ struct driver_ops {
 };
 
 extern const struct driver_ops qemu_driver_ops;
-extern const struct driver_ops xen_driver_ops; /* drivers/xen.c, not yet registered */
+extern const struct driver_ops xen_driver_ops;
+
+/* "xen" on a host that runs Xen (this is its control domain), else "qemu":
+ * the driver of a guest file without ha_driver. */
+const char *driver_host_default(void);
 
 /* The driver named by cfg->driver, or NULL. */
 const struct driver_ops *driver_lookup(const char *name);

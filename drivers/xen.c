@@ -10,15 +10,25 @@
  * One libxl ctx serves every guest; it is made on first use, so a host
  * without Xen only learns "driver unavailable" when a xen guest asks.
  *
- * Status: written against libxl 4.17 and built, but not yet registered in
- * driver.c nor run against a hypervisor; the nested-Xen VM lab
- * (tests/vmlab) is where it will be proven.  Migration ops are not here yet. */
+ * Live migration (the job machine in migrate/job.c drives it): the source
+ * streams the domain with libxl_domain_suspend(LIVE) into the fd the
+ * migration channel hands over; the destination restores it with
+ * libxl_domain_create_restore as the paused domain NAME--incoming, renamed
+ * to NAME when the commit makes it the guest (rebind), then unpaused.  An
+ * abort before the commit resumes the source's suspended domain.
+ *
+ * Events the supervisor must see after the call that caused them returns
+ * (RUNNING after attach, PAUSED for a waiting incoming domain, RESUMED after
+ * an unpause) are posted as loop jobs that find their handle again by id. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <qb/qblist.h>
 
@@ -31,24 +41,40 @@
 #include "drivers/xen_loop.h"
 #include "lib/log.h"
 
+/* The incoming copy of a migration is this domain until the commit. */
+#define INCOMING_SUFFIX "--incoming"
+
 struct drv_guest {
 	struct qb_list_head list;
+	uint64_t id;               /* never reused: posted events find it by this */
 	struct drv_host *host;
 	void *owner;
 	char name[GUEST_NAME_MAX];
 	uint32_t domid;            /* 0 = none yet (dom0 is never a guest) */
 	libxl_evgen_domain_death *death;
-	bool creating;             /* libxl_domain_create_new under way */
+	bool creating;             /* libxl_domain_create_new/_restore under way */
 	bool destroy_requested;
 	bool dead;                 /* DEATH seen (EXIT sent) */
 	bool detached;             /* handle forgotten while an op is in flight */
 	int dump_rc;
+	/* migration */
+	bool incoming;             /* the domain is NAME--incoming */
+	bool dc_ready;             /* dc holds the incoming domain's config */
+	libxl_domain_config dc;
+	int mig_fd;                /* our copy of the stream's fd, -1 = none */
+	libxl_asyncop_how mig_how; /* the suspend under way (for libxl_ao_abort) */
+	bool sending, sent;        /* source: suspend under way / completed */
+	int64_t mig_start_ms, suspended_ms, mig_end_ms;
+	char mig_error[260];
 };
 
 static struct {
+	uint64_t next_id;
 	libxl_ctx *ctx;
 	struct xen_loop *loop;
-	xentoollog_logger_stdiostream *logger;
+	xentoollog_logger logger;  /* libxl's messages into hagentd's log */
+	char last_error[200];      /* libxl's latest error: the reason we report */
+	bool trace;                /* log libxl's debug messages too */
 	struct qb_list_head guests;
 	char why[256];             /* why there is no ctx ("" = not tried) */
 } X;
@@ -58,6 +84,60 @@ static void emit(struct drv_guest *g, enum drv_event ev, const char *detail,
 {
 	if (!g->detached)
 		g->host->event(g->owner, ev, detail, x);
+}
+
+static int xen_destroy(struct drv_guest *g);
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct drv_guest *by_id(uint64_t id)
+{
+	struct drv_guest *g;
+
+	qb_list_for_each_entry(g, &X.guests, list)
+		if (g->id == id)
+			return g;
+	return NULL;
+}
+
+/* An event delivered from the loop, after the call that caused it. */
+struct posted {
+	uint64_t id;
+	enum drv_event ev;
+	char detail[96];
+};
+
+static void posted_run(void *arg)
+{
+	struct posted *p = arg;
+	struct drv_guest *g = by_id(p->id);
+
+	if (g && !g->dead)
+		emit(g, p->ev, p->detail[0] ? p->detail : NULL, NULL);
+	free(p);
+}
+
+static void post(struct drv_guest *g, enum drv_event ev, const char *detail)
+{
+	struct posted *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		log_crit("xen: %s: out of memory: %s not delivered", g->name, drv_event_name(ev));
+		return;
+	}
+	p->id = g->id;
+	p->ev = ev;
+	snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
+	if (qb_loop_job_add(g->host->loop, QB_LOOP_HIGH, p, posted_run) < 0) {
+		log_crit("xen: %s: cannot queue %s", g->name, drv_event_name(ev));
+		free(p);
+	}
 }
 
 static struct drv_guest *by_domid(uint32_t domid)
@@ -74,6 +154,10 @@ static void guest_free(struct drv_guest *g)
 {
 	if (g->death && X.ctx)
 		libxl_evdisable_domain_death(X.ctx, g->death);
+	if (g->dc_ready)
+		libxl_domain_config_dispose(&g->dc);
+	if (g->mig_fd >= 0)
+		close(g->mig_fd);
 	qb_list_del(&g->list);
 	free(g);
 }
@@ -100,12 +184,17 @@ static void event_occurs(void *user, libxl_event *ev)
 		reason = ev->u.domain_shutdown.shutdown_reason;
 		log_info("xen: %s (domain %u) shut down, reason %s", g->name, g->domid,
 			 libxl_shutdown_reason_to_string(reason));
+		if (reason == LIBXL_SHUTDOWN_REASON_SUSPEND && g->sending)
+			g->suspended_ms = mono_ms(); /* the stop-and-copy begins */
 		emit(g, reason < sizeof(by_reason) / sizeof(by_reason[0]) ? by_reason[reason]
 									   : DRV_EV_CRASH,
 		     libxl_shutdown_reason_to_string(reason), NULL);
 		break;
 	case LIBXL_EVENT_TYPE_DOMAIN_DEATH: {
-		struct drv_exit x = { .known = true, .requested = g->destroy_requested };
+		/* destroyed by someone else (xl destroy): no status to tell, as
+		 * for a QEMU that hagentd is not the parent of */
+		struct drv_exit x = { .known = g->destroy_requested,
+				      .requested = g->destroy_requested };
 		log_info("xen: %s (domain %u) is gone", g->name, g->domid);
 		g->dead = true;
 		emit(g, DRV_EV_EXIT, g->destroy_requested ? "destroyed" : "domain died", &x);
@@ -137,16 +226,57 @@ static const libxl_childproc_hooks child_hooks = {
 	.chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
 };
 
+/* libxl's (and libxc's) messages, warnings and up, go to hagentd's log; the
+ * latest error is kept as the reason of the failure that follows it. */
+static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level, int errnoval,
+			 const char *context, const char *format, va_list al)
+{
+	char msg[400];
+	int prio;
+
+	(void)logger;
+	/* libxl's debug trail is long: only when asked (HAGENT_XEN_TRACE=1) */
+	if (level < XTL_INFO && !X.trace)
+		return;
+	vsnprintf(msg, sizeof(msg), format, al);
+	prio = level >= XTL_ERROR ? LOG_ERR : level >= XTL_WARN ? LOG_WARNING : LOG_DEBUG;
+	qb_log(prio, "xen: %s%s%s%s%s", context ? context : "", context ? ": " : "", msg,
+	       errnoval > 0 ? ": " : "", errnoval > 0 ? strerror(errnoval) : "");
+	if (level >= XTL_ERROR)
+		snprintf(X.last_error, sizeof(X.last_error), "%.150s%s%.40s", msg,
+			 errnoval > 0 ? ": " : "", errnoval > 0 ? strerror(errnoval) : "");
+}
+
+static void xtl_destroy(struct xentoollog_logger *logger)
+{
+	(void)logger;
+}
+
+/* "(error N: libxl's latest message)" for a failure libxl just reported. */
+static const char *libxl_reason(int rc, char *buf, size_t len)
+{
+	if (X.last_error[0])
+		snprintf(buf, len, "error %d: %s", rc, X.last_error);
+	else
+		snprintf(buf, len, "error %d", rc);
+	X.last_error[0] = '\0';
+	return buf;
+}
+
 static int ctx_get(struct drv_host *host, char *why, size_t len)
 {
 	if (X.ctx)
 		return 0;
 	if (!X.guests.next)
 		qb_list_init(&X.guests);
-	X.logger = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
-	if (libxl_ctx_alloc(&X.ctx, LIBXL_VERSION, 0, (xentoollog_logger *)X.logger) != 0) {
+	X.trace = getenv("HAGENT_XEN_TRACE") != NULL;
+	X.logger.vmessage = xtl_vmessage;
+	X.logger.destroy = xtl_destroy;
+	if (libxl_ctx_alloc(&X.ctx, LIBXL_VERSION, 0, &X.logger) != 0) {
 		X.ctx = NULL;
-		snprintf(X.why, sizeof(X.why), "no Xen hypervisor here (libxl cannot open it)");
+		snprintf(X.why, sizeof(X.why),
+			 "driver 'xen' is unavailable on host %s: no Xen hypervisor here (libxl "
+			 "cannot open it)", host->node ? host->node : "?");
 		goto fail;
 	}
 	X.loop = xen_loop_new(host->loop);
@@ -165,9 +295,6 @@ fail:
 	X.ctx = NULL;
 	xen_loop_free(X.loop);
 	X.loop = NULL;
-	if (X.logger)
-		xtl_logger_destroy((xentoollog_logger *)X.logger);
-	X.logger = NULL;
 	snprintf(why, len, "%s", X.why);
 	return -1;
 }
@@ -188,8 +315,10 @@ static struct drv_guest *guest_new(struct drv_host *host, const char *name, void
 
 	if (!g)
 		return NULL;
+	g->id = ++X.next_id;
 	g->host = host;
 	g->owner = owner;
+	g->mig_fd = -1;
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	qb_list_add_tail(&g->list, &X.guests);
 	return g;
@@ -202,32 +331,61 @@ static int watch_death(struct drv_guest *g)
 
 static void created(libxl_ctx *ctx, int rc, void *arg)
 {
-	struct drv_guest *g = arg;
+	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
 	struct drv_exit x = { .known = true };
 
 	(void)ctx;
+	if (!g)
+		return;
 	g->creating = false;
+	if (g->dc_ready)
+		libxl_domain_config_dispose(&g->dc);
+	g->dc_ready = false;
 	if (g->detached && rc == 0) {
 		guest_free(g); /* hagentd is going: the domain runs on */
 		return;
 	}
 	if (rc != 0 || watch_death(g) < 0) {
-		char detail[128];
-		snprintf(detail, sizeof(detail), "libxl could not create the domain (error %d)", rc);
+		char detail[300], r[224];
+		snprintf(detail, sizeof(detail), "libxl could not create the domain (%s)",
+			 libxl_reason(rc, r, sizeof(r)));
 		log_err("xen: %s: %s", g->name, detail);
 		/* libxl destroys what it made of a failed create */
 		g->dead = true;
 		emit(g, DRV_EV_EXIT, detail, &x);
 		return;
 	}
+	/* libxl leaves a new domain paused (xl create unpauses it too) */
+	if (libxl_domain_unpause(X.ctx, g->domid, NULL) != 0) {
+		char r[224];
+		log_err("xen: %s (domain %u) cannot be unpaused (%s): destroying it", g->name,
+			g->domid, libxl_reason(ERROR_FAIL, r, sizeof(r)));
+		if (xen_destroy(g) < 0) {
+			g->dead = true;
+			emit(g, DRV_EV_EXIT, "libxl could not unpause the new domain", &x);
+		}
+		return;
+	}
 	log_info("xen: %s is domain %u", g->name, g->domid);
 	emit(g, DRV_EV_RUNNING, NULL, NULL);
+}
+
+/* The domain's config as libxl's JSON, at debug level (what `xl create -n`
+ * prints for a file). */
+static void log_config(libxl_domain_config *dc)
+{
+	char *json = libxl_domain_config_to_json(X.ctx, dc);
+	char *line, *save = NULL;
+
+	for (line = json ? strtok_r(json, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		log_debug("xen: %s config: %s", dc->c_info.name, line);
+	free(json);
 }
 
 static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 		     struct drv_guest **out, char *err, size_t errlen)
 {
-	libxl_domain_config dc;
 	libxl_asyncop_how how = { .callback = created };
 	struct drv_guest *g;
 	uint32_t existing;
@@ -240,23 +398,26 @@ static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *o
 			 existing);
 		return -1;
 	}
-	libxl_domain_config_init(&dc);
-	if (xen_config_build(cfg, &dc, err, errlen) < 0) {
-		libxl_domain_config_dispose(&dc);
-		return -1;
-	}
 	g = guest_new(host, cfg->name, owner);
 	if (!g) {
-		libxl_domain_config_dispose(&dc);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	/* libxl reads the config until the create completes: it lives in g */
+	libxl_domain_config_init(&g->dc);
+	g->dc_ready = true;
+	if (xen_config_build(cfg, &g->dc, err, errlen) < 0) {
+		guest_free(g);
+		return -1;
+	}
+	log_config(&g->dc);
 	g->creating = true;
-	how.u.for_callback = g;
-	rc = libxl_domain_create_new(X.ctx, &dc, &g->domid, &how, NULL);
-	libxl_domain_config_dispose(&dc);
+	how.u.for_callback = (void *)(uintptr_t)g->id;
+	rc = libxl_domain_create_new(X.ctx, &g->dc, &g->domid, &how, NULL);
 	if (rc != 0) {
-		snprintf(err, errlen, "libxl refused to create %s (error %d)", cfg->name, rc);
+		char r[224];
+		snprintf(err, errlen, "libxl refused to create %s (%s)", cfg->name,
+			 libxl_reason(rc, r, sizeof(r)));
 		guest_free(g);
 		return -1;
 	}
@@ -289,9 +450,15 @@ static int xen_attach(struct drv_host *host, const struct guest_cfg *cfg, void *
 	}
 	*out = g;
 	libxl_dominfo_init(&info);
-	if (libxl_domain_info(X.ctx, &info, domid) == 0 && !info.shutdown)
-		emit(g, info.paused ? DRV_EV_PAUSED : DRV_EV_RUNNING, "re-attached", NULL);
-	/* a shut down domain: the death watch reports its shutdown at once */
+	if (libxl_domain_info(X.ctx, &info, domid) == 0) {
+		if (info.shutdown && info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND)
+			/* suspended by a migration that completed before hagentd
+			 * went away: only the cluster knows if it committed */
+			post(g, DRV_EV_PAUSED, "status postmigrate");
+		else if (!info.shutdown)
+			post(g, info.paused ? DRV_EV_PAUSED : DRV_EV_RUNNING, "re-attached");
+		/* else shut down: the death watch reports its shutdown at once */
+	}
 	libxl_dominfo_dispose(&info);
 	return 0;
 }
@@ -309,8 +476,14 @@ static int xen_destroy(struct drv_guest *g)
 {
 	libxl_asyncop_how how = { .callback = destroyed, .u.for_callback = g };
 
-	if (!g->domid || g->dead) {
-		errno = ESRCH;
+	if (g->creating && g->incoming) {
+		/* a restore under way: abort it; restored() reports the EXIT */
+		int rc = libxl_ao_abort(X.ctx, &g->mig_how);
+		g->destroy_requested = true;
+		return rc == 0 ? 0 : (errno = EIO, -1);
+	}
+	if (!g->domid || g->dead || g->creating) {
+		errno = g->creating ? EBUSY : ESRCH;
 		return -1;
 	}
 	g->destroy_requested = true;
@@ -333,9 +506,55 @@ static int xen_reset(struct drv_guest *g)
 										 : (errno = EIO, -1);
 }
 
+static void resumed(libxl_ctx *ctx, int rc, void *arg)
+{
+	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
+
+	(void)ctx;
+	if (!g)
+		return;
+	if (rc != 0) {
+		log_err("xen: %s (domain %u): libxl could not resume it (error %d)", g->name,
+			g->domid, rc);
+		return;
+	}
+	/* a new shutdown of this domain must be reported again */
+	if (g->death)
+		libxl_evdisable_domain_death(X.ctx, g->death);
+	g->death = NULL;
+	if (watch_death(g) < 0)
+		log_err("xen: %s (domain %u): cannot watch it again", g->name, g->domid);
+	log_info("xen: %s (domain %u) resumed", g->name, g->domid);
+	post(g, DRV_EV_RESUMED, "resumed");
+}
+
+/* Continue the guest: unpause it, or resume a domain a migration suspended
+ * (libxl_domain_resume, co-operative as xl does after a failed migration). */
 static int xen_resume(struct drv_guest *g)
 {
-	return libxl_domain_unpause(X.ctx, g->domid, NULL) == 0 ? 0 : (errno = EIO, -1);
+	libxl_asyncop_how how = { .callback = resumed };
+	libxl_dominfo info;
+	bool suspended;
+
+	libxl_dominfo_init(&info);
+	if (libxl_domain_info(X.ctx, &info, g->domid) != 0) {
+		libxl_dominfo_dispose(&info);
+		errno = ESRCH;
+		return -1;
+	}
+	suspended = info.shutdown && info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND;
+	libxl_dominfo_dispose(&info);
+	if (suspended) {
+		how.u.for_callback = (void *)(uintptr_t)g->id;
+		g->sent = false;
+		return libxl_domain_resume(X.ctx, g->domid, 1, &how) == 0 ? 0 : (errno = EIO, -1);
+	}
+	if (libxl_domain_unpause(X.ctx, g->domid, NULL) != 0) {
+		errno = EIO;
+		return -1;
+	}
+	post(g, DRV_EV_RESUMED, "unpaused");
+	return 0;
 }
 
 static int xen_mem_set(struct drv_guest *g, long mib)
@@ -375,6 +594,301 @@ static int xen_coredump(struct drv_guest *g, const char *path)
 	return 0;
 }
 
+
+/* --- live migration ---------------------------------------------------------- */
+
+static void incoming_name(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s%s", name, INCOMING_SUFFIX);
+}
+
+/* Destination: the guest's config, kept until the stream arrives; no domain
+ * exists yet (libxl makes it from the stream).  PAUSED says it is ready. */
+static int xen_start_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			      struct drv_guest **out, char *err, size_t errlen)
+{
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)];
+	struct drv_guest *g;
+	uint32_t existing;
+
+	if (ctx_get(host, err, errlen) < 0)
+		return -1;
+	incoming_name(iname, sizeof(iname), cfg->name);
+	if (libxl_name_to_domid(X.ctx, cfg->name, &existing) == 0 ||
+	    libxl_name_to_domid(X.ctx, iname, &existing) == 0) {
+		snprintf(err, errlen, "a domain of %s already exists here (domain %u)", cfg->name,
+			 existing);
+		return -1;
+	}
+	g = guest_new(host, cfg->name, owner);
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	libxl_domain_config_init(&g->dc);
+	g->dc_ready = true;
+	if (xen_config_build(cfg, &g->dc, err, errlen) < 0) {
+		guest_free(g);
+		return -1;
+	}
+	free(g->dc.c_info.name);
+	g->dc.c_info.name = strdup(iname);
+	if (!g->dc.c_info.name) {
+		snprintf(err, errlen, "out of memory");
+		guest_free(g);
+		return -1;
+	}
+	g->incoming = true;
+	*out = g;
+	post(g, DRV_EV_PAUSED, "waiting for the migration stream");
+	return 0;
+}
+
+static void restored(libxl_ctx *ctx, int rc, void *arg)
+{
+	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
+	char detail[300], r[224];
+
+	(void)ctx;
+	if (!g)
+		return;
+	g->creating = false;
+	if (g->mig_fd >= 0)
+		close(g->mig_fd);
+	g->mig_fd = -1;
+	if (g->detached) {
+		guest_free(g); /* hagentd is going: an incoming copy stays for the next */
+		return;
+	}
+	if (rc != 0 || watch_death(g) < 0) {
+		struct drv_exit x = { .known = true, .requested = g->destroy_requested };
+		snprintf(detail, sizeof(detail), "failed: libxl could not restore the domain "
+			 "(%s)", libxl_reason(rc, r, sizeof(r)));
+		log_err("xen: %s: %s", g->name, detail);
+		g->domid = 0; /* libxl destroyed what it had made */
+		if (g->destroy_requested) {
+			g->dead = true;
+			emit(g, DRV_EV_EXIT, "restore aborted", &x);
+		} else {
+			emit(g, DRV_EV_MIGRATION, detail, NULL);
+		}
+		return;
+	}
+	if (g->destroy_requested) {
+		/* aborted too late: the domain is whole, destroy it now */
+		g->destroy_requested = false;
+		if (xen_destroy(g) == 0)
+			return;
+	}
+	log_info("xen: %s restored as domain %u (paused)", g->name, g->domid);
+	emit(g, DRV_EV_MIGRATION, "completed", NULL);
+}
+
+/* Destination: restore the domain from the stream, paused. */
+static int xen_migrate_recv(struct drv_guest *g, int fd, const struct drv_migrate_params *p)
+{
+	libxl_domain_restore_params params;
+	int rc;
+
+	(void)p;
+	if (!g->dc_ready || g->creating || g->domid) {
+		errno = EBUSY;
+		return -1;
+	}
+	g->mig_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (g->mig_fd < 0)
+		return -1;
+	libxl_domain_restore_params_init(&params);
+	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
+	params.stream_version = 2; /* what libxl_domain_suspend writes */
+	memset(&g->mig_how, 0, sizeof(g->mig_how));
+	g->mig_how.callback = restored;
+	g->mig_how.u.for_callback = (void *)(uintptr_t)g->id;
+	g->creating = true;
+	rc = libxl_domain_create_restore(X.ctx, &g->dc, &g->domid, g->mig_fd, -1, &params,
+					 &g->mig_how, NULL);
+	libxl_domain_restore_params_dispose(&params);
+	if (rc != 0) {
+		g->creating = false;
+		close(g->mig_fd);
+		g->mig_fd = -1;
+		log_err("xen: %s: libxl refused the restore (error %d)", g->name, rc);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+static void suspended(libxl_ctx *ctx, int rc, void *arg)
+{
+	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
+
+	(void)ctx;
+	if (!g)
+		return;
+	g->sending = false;
+	g->mig_end_ms = mono_ms();
+	if (g->mig_fd >= 0)
+		close(g->mig_fd); /* the end of the stream for the relay */
+	g->mig_fd = -1;
+	if (rc != 0) {
+		char r[224];
+		snprintf(g->mig_error, sizeof(g->mig_error), "libxl could not send the domain (%s)",
+			 rc == ERROR_ABORTED ? "aborted" : libxl_reason(rc, r, sizeof(r)));
+		log_err("xen: %s (domain %u): %s", g->name, g->domid, g->mig_error);
+		if (!g->detached) {
+			char detail[280];
+			snprintf(detail, sizeof(detail), "failed: %s", g->mig_error);
+			emit(g, DRV_EV_MIGRATION, detail, NULL);
+		}
+		return;
+	}
+	g->sent = true;
+	log_info("xen: %s (domain %u) sent in %lld ms; suspended here", g->name, g->domid,
+		 (long long)(g->mig_end_ms - g->mig_start_ms));
+	emit(g, DRV_EV_MIGRATION, "completed", NULL);
+}
+
+/* Source: stream the live domain into fd; it ends suspended here. */
+static int xen_migrate_send(struct drv_guest *g, int fd, const struct drv_migrate_params *p)
+{
+	int rc;
+
+	(void)p; /* libxl has no downtime or bandwidth limit to set */
+	if (!g->domid || g->dead || g->sending || g->sent) {
+		errno = EBUSY;
+		return -1;
+	}
+	g->mig_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (g->mig_fd < 0)
+		return -1;
+	memset(&g->mig_how, 0, sizeof(g->mig_how));
+	g->mig_how.callback = suspended;
+	g->mig_how.u.for_callback = (void *)(uintptr_t)g->id;
+	g->mig_error[0] = '\0';
+	g->mig_start_ms = mono_ms();
+	g->suspended_ms = g->mig_end_ms = 0;
+	g->sending = true;
+	rc = libxl_domain_suspend(X.ctx, g->domid, g->mig_fd, LIBXL_SUSPEND_LIVE, &g->mig_how);
+	if (rc != 0) {
+		g->sending = false;
+		close(g->mig_fd);
+		g->mig_fd = -1;
+		log_err("xen: %s: libxl refused to send it (error %d)", g->name, rc);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* libxl reports no progress: the figures are the times this side saw. */
+static int xen_migrate_query(struct drv_guest *g, drv_migrate_query_fn cb, void *arg)
+{
+	struct drv_migrate_stats st;
+	int64_t now = mono_ms();
+
+	memset(&st, 0, sizeof(st));
+	if (g->sending) {
+		snprintf(st.status, sizeof(st.status), "active");
+		st.total_time_ms = now - g->mig_start_ms;
+	} else if (g->sent) {
+		snprintf(st.status, sizeof(st.status), "completed");
+		st.total_time_ms = g->mig_end_ms - g->mig_start_ms;
+		/* from the suspend to the stream's end: the source's share of the
+		 * downtime (the destination's unpause follows the commit) */
+		if (g->suspended_ms)
+			st.downtime_ms = g->mig_end_ms - g->suspended_ms;
+	} else if (g->mig_error[0]) {
+		snprintf(st.status, sizeof(st.status), "failed");
+		snprintf(st.error, sizeof(st.error), "%.150s", g->mig_error);
+	} else {
+		snprintf(st.status, sizeof(st.status), "none");
+	}
+	cb(arg, &st);
+	return 0;
+}
+
+/* Abort: stop a suspend under way, or resume a domain it suspended. */
+static int xen_migrate_cancel(struct drv_guest *g)
+{
+	if (g->sending) {
+		/* suspended() follows with ERROR_ABORTED; the supervisor resumes
+		 * the domain if it ended suspended */
+		int rc = libxl_ao_abort(X.ctx, &g->mig_how);
+		return rc == 0 || rc == ERROR_NOTFOUND ? 0 : (errno = EIO, -1);
+	}
+	if (g->sent)
+		return xen_resume(g);
+	return 0;
+}
+
+/* The incoming copy an earlier hagentd left (NAME--incoming). */
+static bool xen_incoming_alive(struct drv_host *host, const char *name)
+{
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)], why[256];
+	uint32_t domid;
+
+	if (ctx_get(host, why, sizeof(why)) < 0)
+		return false;
+	incoming_name(iname, sizeof(iname), name);
+	return libxl_name_to_domid(X.ctx, iname, &domid) == 0;
+}
+
+static void xen_discard_incoming(struct drv_host *host, const char *name)
+{
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)], why[256];
+	uint32_t domid;
+
+	if (ctx_get(host, why, sizeof(why)) < 0)
+		return;
+	incoming_name(iname, sizeof(iname), name);
+	if (libxl_name_to_domid(X.ctx, iname, &domid) != 0)
+		return;
+	log_notice("xen: destroying %s (domain %u): an incoming copy that never ran", iname,
+		   domid);
+	if (libxl_domain_destroy(X.ctx, domid, NULL) != 0)
+		log_err("xen: cannot destroy %s (domain %u)", iname, domid);
+}
+
+static int xen_attach_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+			       struct drv_guest **out)
+{
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)], why[256];
+	struct drv_guest *g;
+	uint32_t domid;
+
+	incoming_name(iname, sizeof(iname), cfg->name);
+	if (ctx_get(host, why, sizeof(why)) < 0 || libxl_name_to_domid(X.ctx, iname, &domid) != 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	g = guest_new(host, cfg->name, owner);
+	if (!g)
+		return -1;
+	g->domid = domid;
+	g->incoming = true;
+	if (watch_death(g) < 0) {
+		guest_free(g);
+		errno = ESRCH;
+		return -1;
+	}
+	*out = g;
+	post(g, DRV_EV_PAUSED, "incoming copy, restored");
+	return 0;
+}
+
+/* rename-restart: the crashed domain keeps running (paused) as "to". */
+static void xen_rename(struct drv_host *host, const char *from, const char *to)
+{
+	char why[256];
+	uint32_t domid;
+
+	if (ctx_get(host, why, sizeof(why)) < 0 || libxl_name_to_domid(X.ctx, from, &domid) != 0)
+		return;
+	if (libxl_domain_rename(X.ctx, domid, from, to) != 0)
+		log_err("xen: cannot rename domain %u from %s to %s", domid, from, to);
+}
+
 static pid_t xen_pid(struct drv_guest *g)
 {
 	(void)g;
@@ -387,10 +901,21 @@ static const char *xen_console_path(struct drv_guest *g)
 	return NULL; /* xenconsoled's pty: `xl console` for now */
 }
 
+/* The owner changes when a migrated copy becomes the guest: from here on
+ * the domain is NAME. */
 static void xen_rebind(struct drv_guest *g, struct drv_host *host, void *owner)
 {
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)];
+
 	g->host = host;
 	g->owner = owner;
+	if (!g->incoming || !g->domid)
+		return;
+	incoming_name(iname, sizeof(iname), g->name);
+	if (libxl_domain_rename(X.ctx, g->domid, iname, g->name) != 0)
+		log_err("xen: cannot rename domain %u from %s to %s", g->domid, iname, g->name);
+	else
+		g->incoming = false;
 }
 
 static void xen_detach(struct drv_guest *g)
@@ -412,6 +937,15 @@ const struct driver_ops xen_driver_ops = {
 	.available = xen_available,
 	.check = xen_check,
 	.start = xen_start,
+	.start_incoming = xen_start_incoming,
+	.migrate_recv = xen_migrate_recv,
+	.migrate_send = xen_migrate_send,
+	.migrate_query = xen_migrate_query,
+	.migrate_cancel = xen_migrate_cancel,
+	.discard_incoming = xen_discard_incoming,
+	.incoming_alive = xen_incoming_alive,
+	.attach_incoming = xen_attach_incoming,
+	.rename_files = xen_rename,
 	.attach = xen_attach,
 	.shutdown = xen_shutdown,
 	.destroy = xen_destroy,

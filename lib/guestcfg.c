@@ -1345,12 +1345,19 @@ static const struct key_def *key_find(const char *name, size_t len)
 
 /* ---- parse driver ------------------------------------------------- */
 
+static char default_driver[16] = "qemu";
+
+void guestcfg_set_default_driver(const char *name)
+{
+	snprintf(default_driver, sizeof(default_driver), "%s", name);
+}
+
 static void cfg_defaults(struct guest_cfg *cfg, const char *source)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (source)
 		snprintf(cfg->source, sizeof(cfg->source), "%s", source);
-	strcpy(cfg->driver, "qemu");
+	memcpy(cfg->driver, default_driver, sizeof(cfg->driver));
 	cfg->type = GT_PV;              /* xl's default */
 	cfg->memory_mib = 128;
 	cfg->maxmem_mib = 0;            /* = memory, settled after parsing */

@@ -108,6 +108,10 @@ struct guestcfg_diags {
 /* Parse an xl.cfg held in memory.  `source` names it in diagnostics.
  * Fills *cfg (defaults first) and appends to *diags.  Returns 0 when there is
  * no error-level diagnostic, -1 otherwise (cfg is then not to be used). */
+/* The driver of a file without ha_driver ("qemu" until set; hagentd sets
+ * the host's: "xen" on a Xen control domain). */
+void guestcfg_set_default_driver(const char *name);
+
 int guestcfg_parse(const char *data, size_t len, const char *source,
 		   struct guest_cfg *cfg, struct guestcfg_diags *diags);
 /* Reads the file (refusing one above GUEST_FILE_MAX) and parses it. */
