@@ -117,6 +117,14 @@ check "31 corrupt stored guest reported" grep -q "stored guest new2 skipped (lef
 check "31 ... file left in place" test -s "$T/state/guests/new2.cfg"
 check "31 ... other guests still there" test "$(json_field good state)" = stopped
 
+# a Xen guest on a host without Xen: defined, but its start says why not
+f=$(guest_file xeng 'ha_driver = "xen"')
+check "35 a Xen guest file is accepted" hactl add "$f"
+expect_fail "35 ... its start names the driver and the host" 1 \
+	"driver 'xen' is unavailable on host testhost: no Xen hypervisor" hactl start xeng
+check "35 ... shown failed with the reason" grep -q "driver 'xen' is unavailable on host .*no Xen hypervisor" <(hactl list xeng)
+check "35 ... the daemon still answers" hactl list good
+
 # hagentd -n
 printf 'run_dir = "%s/run2"\nstate_dir = "%s/state"\naccel = "warp"\n' "$T" "$T" >"$T/bad.conf"
 expect_fail "32 hagentd -n: bad accel value" 1 "accel" "$HAGENTD" -n -c "$T/bad.conf"
