@@ -383,6 +383,29 @@ static void log_config(libxl_domain_config *dc)
 	free(json);
 }
 
+/* What this host lacks for the guest (an HVM guest's device model,
+ * hvmloader, SeaBIOS), as the first error, before libxl makes anything. */
+static int host_ready(struct drv_host *host, const struct guest_cfg *cfg, char *err,
+		      size_t errlen)
+{
+	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
+	int rc = 0;
+
+	if (!diags) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (xen_config_check_host(cfg, NULL, diags) < 0 && diags->n > 0) {
+		char line[400];
+		guestcfg_diag_format(&diags->d[0], cfg->source, line, sizeof(line));
+		snprintf(err, errlen, "cannot run here on %s: %s", host->node ? host->node : "?",
+			 line);
+		rc = -1;
+	}
+	free(diags);
+	return rc;
+}
+
 static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 		     struct drv_guest **out, char *err, size_t errlen)
 {
@@ -391,7 +414,7 @@ static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *o
 	uint32_t existing;
 	int rc;
 
-	if (ctx_get(host, err, errlen) < 0)
+	if (ctx_get(host, err, errlen) < 0 || host_ready(host, cfg, err, errlen) < 0)
 		return -1;
 	if (libxl_name_to_domid(X.ctx, cfg->name, &existing) == 0) {
 		snprintf(err, errlen, "a domain named %s already exists (domain %u)", cfg->name,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "drivers/driver.h"
+#include "drivers/xen_config.h"
 #include "hactl/hactl.h"
 #include "lib/fsutil.h"
 #include "lib/guestcfg.h"
@@ -72,6 +73,8 @@ static int cmd_check(struct hactl *h, const struct hactl_cmd *cmd, int argc, cha
 
 	if (!diags || !cfg)
 		goto out;
+	/* as hagentd here would read it: no ha_driver is this host's */
+	guestcfg_set_default_driver(driver_host_default());
 	if (guestcfg_parse_file(argv[0], cfg, diags) == 0) {
 		const struct driver_ops *ops = driver_lookup(cfg->driver);
 		if (!ops)
@@ -80,6 +83,8 @@ static int cmd_check(struct hactl *h, const struct hactl_cmd *cmd, int argc, cha
 		else if (ops->check)
 			ops->check(cfg, diags);
 		guestcfg_check_host(cfg, diags);
+		if (ops == &xen_driver_ops) /* what libxl needs on this host */
+			xen_config_check_host(cfg, NULL, diags);
 	}
 	print_diags(diags, argv[0]);
 	if (diags->n_errors) {

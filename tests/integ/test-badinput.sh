@@ -124,6 +124,9 @@ expect_fail "35 ... its start names the driver and the host" 1 \
 	"driver 'xen' is unavailable on host testhost: no Xen hypervisor" hactl start xeng
 check "35 ... shown failed with the reason" grep -q "driver 'xen' is unavailable on host .*no Xen hypervisor" <(hactl list xeng)
 check "35 ... the daemon still answers" hactl list good
+printf 'name = "hvm1"\nbuilder = "hvm"\nmemory = 32\nha_driver = "xen"\n' >"$g/hvm.cfg"
+expect_fail "36 check of an hvm guest on a host without Xen's device model" 1 \
+	"key 'type': an hvm guest needs Xen's device model \(qemu-xen\)" hactl check "$g/hvm.cfg"
 
 # hagentd -n
 printf 'run_dir = "%s/run2"\nstate_dir = "%s/state"\naccel = "warp"\n' "$T" "$T" >"$T/bad.conf"
