@@ -66,6 +66,7 @@ struct drv_guest {
 	bool sending, sent;        /* source: suspend under way / completed */
 	int64_t mig_start_ms, suspended_ms, mig_end_ms;
 	char mig_error[260];
+	char console[64];          /* its console's pty, as last asked */
 };
 
 static struct {
@@ -918,10 +919,21 @@ static pid_t xen_pid(struct drv_guest *g)
 	return 0; /* a domain, not a host process */
 }
 
+/* The guest's primary console: xenconsoled's pty of its PV console (PV,
+ * PVH) or the device model's serial pty (HVM), as `xl console` opens it. */
 static const char *xen_console_path(struct drv_guest *g)
 {
-	(void)g;
-	return NULL; /* xenconsoled's pty: `xl console` for now */
+	char *path = NULL;
+
+	if (!g->domid || g->dead || g->incoming)
+		return NULL;
+	if (libxl_primary_console_get_tty(X.ctx, g->domid, &path) != 0 || !path) {
+		free(path);
+		return NULL;
+	}
+	snprintf(g->console, sizeof(g->console), "%s", path);
+	free(path);
+	return g->console;
 }
 
 /* The owner changes when a migrated copy becomes the guest: from here on

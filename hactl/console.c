@@ -4,9 +4,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -19,7 +21,20 @@ int console_run(const char *path, const char *name)
 {
 	struct termios saved, raw;
 	bool tty = isatty(STDIN_FILENO);
-	int fd = client_connect(path), rc = 0;
+	struct stat st;
+	int fd, rc = 0;
+
+	/* a Xen guest's console is a pty (xenconsoled's or qemu-xen's); a
+	 * QEMU guest's a unix socket */
+	if (stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+		fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0 && tcgetattr(fd, &raw) == 0) {
+			cfmakeraw(&raw);
+			tcsetattr(fd, TCSANOW, &raw);
+		}
+	} else {
+		fd = client_connect(path);
+	}
 
 	if (fd < 0) {
 		fprintf(stderr, "hactl: cannot open console of %s at %s: %s\n", name, path,
