@@ -27,7 +27,8 @@ fi
 export HAGENT_BUILD
 VMLAB=$SRC/tests/vmlab/vmlab
 VMLAB_DIR=$(mktemp -d /tmp/hagent-xen-test.XXXXXX)
-export VMLAB_DIR VMLAB_RC=$SRC/tests/vmlab/rc-hagentd
+# two_node: the survivor of a host kill stays quorate, fences and fails over
+export VMLAB_DIR VMLAB_RC=$SRC/tests/vmlab/rc-hagentd VMLAB_TWO_NODE=1
 unset VMLAB_KEEP
 
 FAILS=0
