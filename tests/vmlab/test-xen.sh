@@ -10,7 +10,7 @@
 set -u
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: the VM lab runs as root"; exit 77; }
-[ "${HAGENT_VMLAB:-}" != skip ] || { echo "SKIP: HAGENT_VMLAB=skip"; exit 77; }
+[ "${HAGENT_VMLAB:-}" != skip ] || { echo "SKIP: HAGENT_VMLAB=skip (scripts/test runs it in a pass of its own)"; exit 77; }
 for t in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen unshare nsenter python3; do
 	command -v "$t" >/dev/null 2>&1 || { echo "SKIP: no $t (scripts/install-deps)"; exit 77; }
 done
