@@ -74,7 +74,8 @@ static struct {
 	libxl_ctx *ctx;
 	struct xen_loop *loop;
 	xentoollog_logger logger;  /* libxl's messages into hagentd's log */
-	char last_error[200];      /* libxl's latest error: the reason we report */
+	char last_error[200];      /* libxl's first error since the last one we
+				    * reported: the reason we report */
 	bool trace;                /* log libxl's debug messages too */
 	struct qb_list_head guests;
 	char why[256];             /* why there is no ctx ("" = not tried) */
@@ -227,8 +228,8 @@ static const libxl_childproc_hooks child_hooks = {
 	.chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
 };
 
-/* libxl's (and libxc's) messages, warnings and up, go to hagentd's log; the
- * latest error is kept as the reason of the failure that follows it. */
+/* libxl's (and libxc's) messages, info and up, go to hagentd's log; the
+ * first error is kept as the reason of the failure that follows it. */
 static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level level, int errnoval,
 			 const char *context, const char *format, va_list al)
 {
@@ -243,7 +244,9 @@ static void xtl_vmessage(struct xentoollog_logger *logger, xentoollog_level leve
 	prio = level >= XTL_ERROR ? LOG_ERR : level >= XTL_WARN ? LOG_WARNING : LOG_DEBUG;
 	qb_log(prio, "xen: %s%s%s%s%s", context ? context : "", context ? ": " : "", msg,
 	       errnoval > 0 ? ": " : "", errnoval > 0 ? strerror(errnoval) : "");
-	if (level >= XTL_ERROR)
+	/* the first error since the last failure was reported is its cause;
+	 * what follows is libxl unwinding */
+	if (level >= XTL_ERROR && !X.last_error[0])
 		snprintf(X.last_error, sizeof(X.last_error), "%.150s%s%.40s", msg,
 			 errnoval > 0 ? ": " : "", errnoval > 0 ? strerror(errnoval) : "");
 }

@@ -74,6 +74,12 @@ static const char *phase_name(enum mig_phase p)
 	}
 }
 
+/* What moves the guest's memory, in messages: QEMU, or Xen's libxl. */
+static const char *engine(const struct migjob *j)
+{
+	return !strcmp(j->ops->name, "xen") ? "libxl" : "QEMU";
+}
+
 static bool local_node(struct hagentd *d, const char *node)
 {
 	return !strcmp(node, d->conf.node_name);
@@ -329,7 +335,8 @@ static void dst_event(void *owner, enum drv_event ev, const char *detail,
 		log_info("migration %s of %s: destination QEMU: %s", j->job, j->guest,
 			 detail ? detail : "");
 		if (detail && !strncmp(detail, "failed", 6)) {
-			job_abort_send(j, "the destination QEMU says the migration %s", detail);
+			job_abort_send(j, "the destination %s says the migration %s", engine(j),
+				       detail);
 		} else if (detail && !strcmp(detail, "completed") && !j->loaded_sent) {
 			j->loaded_sent = true;
 			step(j, "loaded", dst_send_loaded);
@@ -647,7 +654,7 @@ void migrate_source_event(struct guest *g, enum drv_event ev, const char *detail
 			src_completed(j, &st);
 		}
 	} else if (!strncmp(detail, "failed", 6)) {
-		job_abort_send(j, "QEMU: migration %s", detail);
+		job_abort_send(j, "%s: migration %s", engine(j), detail);
 	}
 }
 
