@@ -19,7 +19,9 @@
  *   too.  The libxl backend follows the format instead, as libxl itself
  *   picks it on a Linux dom0 (raw → phy, which takes block devices and,
  *   through a loop device, files; qcow/qcow2/vhd/qed and an empty CD-ROM →
- *   qdisk), written out so the configuration is the same on every host.
+ *   qdisk; any CD-ROM of an HVM guest → qdisk, the only backend libxl 4.17
+ *   accepts for it: "Backend for CD devices on HVM guests must be Qdisk"),
+ *   written out so the configuration is the same on every host.
  * - vif model, serial, boot and usbdevice of PV and PVH guests: there is no
  *   emulated hardware to apply them to (xl ignores them as well); their
  *   console is the PV console.
@@ -37,6 +39,12 @@
  * - the uuid is drawn at each build, as xl does at each create.
  * - the device model version is named (qemu-xen) rather than left to libxl,
  *   which would fall back to qemu-xen-traditional when qemu-xen is missing.
+ * - what xl's parse_config_data takes from xl.conf, at xl.conf's defaults:
+ *   claim_mode on (the memory is claimed before the domain is built, so a
+ *   create on a host short of memory fails at once instead of half way, and
+ *   concurrent creates, such as a failover restarting several guests, cannot
+ *   overcommit it), run_hotplug_scripts on (libxl runs the vif and block
+ *   scripts itself; no udev rules needed).
  *
  * No libxl ctx is needed: libxl_domain_config_init/dispose, the
  * libxl_device_*_init functions, libxl_defbool_set, libxl_bitmap_set and
@@ -78,13 +86,19 @@ static const struct xen_type {
 	const char *name;
 	libxl_domain_type domain_type;
 	libxl_nic_type nictype;  /* HVM: emulated NIC plus PV; PV/PVH: PV only */
+	libxl_disk_backend cdrom_backend; /* forced for CD-ROMs; UNKNOWN = by format */
 	bool emulated;           /* QEMU emulates a PC: b_info.u.hvm applies */
 	bool acpi;               /* the acpi key applies */
 	bool needs_kernel;       /* no firmware to boot from */
 } xen_types[] = {
-	{ GT_HVM, "hvm", LIBXL_DOMAIN_TYPE_HVM, LIBXL_NIC_TYPE_VIF_IOEMU, true, true, false },
-	{ GT_PVH, "pvh", LIBXL_DOMAIN_TYPE_PVH, LIBXL_NIC_TYPE_VIF, false, true, true },
-	{ GT_PV, "pv", LIBXL_DOMAIN_TYPE_PV, LIBXL_NIC_TYPE_VIF, false, false, true },
+	/* an HVM guest's CD-ROM is QEMU's IDE drive: libxl 4.17 refuses any
+	 * backend but qdisk for it */
+	{ GT_HVM, "hvm", LIBXL_DOMAIN_TYPE_HVM, LIBXL_NIC_TYPE_VIF_IOEMU,
+	  LIBXL_DISK_BACKEND_QDISK, true, true, false },
+	{ GT_PVH, "pvh", LIBXL_DOMAIN_TYPE_PVH, LIBXL_NIC_TYPE_VIF, LIBXL_DISK_BACKEND_UNKNOWN,
+	  false, true, true },
+	{ GT_PV, "pv", LIBXL_DOMAIN_TYPE_PV, LIBXL_NIC_TYPE_VIF, LIBXL_DISK_BACKEND_UNKNOWN,
+	  false, false, true },
 };
 
 static const struct xen_type *xen_type_find(enum guest_type t)
@@ -378,6 +392,14 @@ static void map_platform(struct xen_ctx *c)
 		libxl_defbool_set(&c->dc->b_info.acpi, c->cfg->acpi);
 }
 
+/* What xl's parse_config_data copies from xl.conf, at its defaults: see
+ * the top of the file. */
+static void map_toolstack(struct xen_ctx *c)
+{
+	libxl_defbool_set(&c->dc->b_info.claim_mode, true);
+	libxl_defbool_set(&c->dc->c_info.run_hotplug_scripts, true);
+}
+
 /* qemu-xen, at libxl's own path, for every type: it serves HVM guests and
  * the qdisk/vfb backends of PV and PVH ones.  Naming it keeps libxl from
  * falling back to qemu-xen-traditional, which Debian does not ship. */
@@ -440,6 +462,8 @@ static void map_disks(struct xen_ctx *c)
 			d->format = xen_disk_formats[f].format;
 			d->backend = xen_disk_formats[f].backend;
 		}
+		if (g->cdrom && c->t && c->t->cdrom_backend != LIBXL_DISK_BACKEND_UNKNOWN)
+			d->backend = c->t->cdrom_backend;
 		/* as libxlutil: a CD-ROM is read-only and removable */
 		d->is_cdrom = g->cdrom;
 		d->removable = g->cdrom;
@@ -622,6 +646,7 @@ static const struct {
 	{ "vcpus", map_vcpus },
 	{ "acpi localtime", map_platform },
 	{ "", map_device_model },
+	{ "", map_toolstack },
 	{ "disk", map_disks },
 	{ "vif", map_vifs },
 	{ "vnc vnclisten vncdisplay vncunused", map_vnc },

@@ -48,6 +48,7 @@ pvh_start:
 common:
         cld
         movl    %eax, %esi               /* keep the loader's magic */
+        movl    %edi, %edx               /* and the boot type */
         lgdt    gdt_desc
         ljmp    $0x08, $1f
 1:      movw    $0x10, %ax
@@ -56,6 +57,15 @@ common:
         movw    %ax, %ss
         movw    %ax, %fs
         movw    %ax, %gs
+        /* Zero .bss (the stack included): not every loader does.  Under a
+         * Xen HVM guest, QEMU's multiboot ROM copies the file's bytes only,
+         * over RAM where hvmloader ran. */
+        movl    $__bss_start, %edi
+        movl    $_end, %ecx
+        subl    %edi, %ecx
+        xorl    %eax, %eax
+        rep stosb
+        movl    %edx, %edi
         movl    $stack_top, %esp
         pushl   $0
         popfl                            /* IF=0, DF=0, everything else clear */

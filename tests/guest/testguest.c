@@ -7,6 +7,12 @@
  * enabled: time comes from the TSC, calibrated against PIT channel 0 at boot
  * (wall-clock under TCG and KVM).
  *
+ * Under Xen (HVM or PVH, found through CPUID) it also writes every line to
+ * the PV console ring and reads commands from it, and the commands that stop
+ * the guest become hypercalls (SCHEDOP_shutdown, SCHEDOP_watchdog): Xen has
+ * no pvpanic or ib700, and a PVH guest no ACPI or reset port.  Nothing of
+ * that runs without Xen's CPUID leaves, so under QEMU it behaves as before.
+ *
  * Built freestanding for i386: no libc, no libgcc (so no 64-bit division).
  */
 #include <stddef.h>
@@ -48,6 +54,24 @@
 #define BOOT_PVH        2
 #define MB_BOOT_MAGIC   0x2badb002u
 #define PVH_MAGIC       0x336ec578u
+
+/* Xen's public ABI (xen/include/public): hypercall numbers, sub-ops, params */
+#define XEN_HC_SCHED_OP         29
+#define XEN_HC_EVENT_CHANNEL_OP 32
+#define XEN_HC_HVM_OP           34
+#define SCHEDOP_yield           0
+#define SCHEDOP_shutdown        2
+#define SCHEDOP_watchdog        6
+#define SHUTDOWN_POWEROFF       0
+#define SHUTDOWN_REBOOT         1
+#define SHUTDOWN_CRASH          3
+#define EVTCHNOP_send           4
+#define HVMOP_get_param         1
+#define HVM_PARAM_CONSOLE_PFN   17
+#define HVM_PARAM_CONSOLE_EVTCHN 18
+#define DOMID_SELF              0x7ff0u
+#define XEN_WATCHDOG_S          2
+#define XEN_COM1_POLL_MS        10      /* COM1 input under Xen: an exit each */
 
 /* ---------------------------------------------------------------- port I/O */
 
@@ -97,10 +121,20 @@ static inline uint32_t div64_32(uint64_t n, uint32_t d)
 	return q;
 }
 
+static void xen_yield(void);
+static uint32_t xen_base;       /* CPUID leaf of "XenVMMXenVMM"; 0 = not Xen */
+
+/* Under Xen a vCPU that halts with interrupts off is taken down, and a
+ * domain whose vCPUs are all down is powered off (hvm_hlt): spin there
+ * instead, yielding the CPU, so that a hang stays a hang. */
 static void __attribute__((noreturn)) halt_forever(void)
 {
-	for (;;)
-		__asm__ volatile("cli; hlt");
+	for (;;) {
+		if (xen_base)
+			xen_yield();
+		else
+			__asm__ volatile("cli; hlt");
+	}
 }
 
 /* ------------------------------------------------------------------ time */
@@ -188,15 +222,181 @@ leaf16:
 	return 0;
 }
 
+/* Under Xen, its CPUID leaf first: exact, and probing a PVH guest's missing
+ * PIT costs ~2 s of exits under nested TCG before it gives up. */
 static void calibrate(void)
 {
-	uint32_t t = calibrate_pit();
+	uint32_t t = xen_base ? calibrate_cpuid() : 0;
 
+	if (t < 10000)
+		t = calibrate_pit();
 	if (t < 10000)                  /* < 10 MHz: not believable */
 		t = calibrate_cpuid();
 	if (t < 10000)
 		t = 1000000;            /* guess 1 GHz rather than hang */
 	tsc_per_ms = t;
+}
+
+/* ------------------------------------------------------------------- Xen */
+
+/* The hypercall page: Xen writes one 32-byte stub per hypercall into it
+ * when its guest-physical address goes to the MSR of CPUID leaf base+2.
+ * Paging is off, so its link address is its physical address. */
+extern uint8_t hypercall_page[4096];
+uint8_t hypercall_page[4096] __attribute__((aligned(4096), used));
+
+struct xencons {                /* xen/include/public/io/console.h */
+	char in[1024];
+	char out[2048];
+	uint32_t in_cons, in_prod;
+	uint32_t out_cons, out_prod;
+};
+
+static volatile struct xencons *xen_cons;       /* NULL: no PV console */
+static uint32_t xen_cons_port;
+static int xen_cons_stuck;      /* the backend stopped draining: do not wait */
+static int32_t xen_wd_id;       /* SCHEDOP_watchdog timer, 0 = none yet */
+static int no_uart;             /* under Xen PVH: nothing at 0x3f8 */
+
+#define barrier() __asm__ volatile("" : : : "memory")
+
+/* A hypercall of up to two arguments through the page (32-bit ABI: EBX,
+ * ECX, ..., result in EAX).  Every argument register is treated as
+ * clobbered: a debug Xen scribbles over the ones a hypercall does not use. */
+static int32_t hypercall2(uint32_t nr, uint32_t a1, uint32_t a2)
+{
+	uint32_t entry = (uint32_t)(uintptr_t)hypercall_page + nr * 32;
+	uint32_t eax, ebx = a1, ecx = a2, edx = 0, esi = 0, edi = 0;
+
+	__asm__ volatile("call *%[entry]"
+			 : "=a"(eax), "+b"(ebx), "+c"(ecx), "+d"(edx), "+S"(esi), "+D"(edi)
+			 : [entry] "m"(entry)
+			 : "memory", "cc");
+	return (int32_t)eax;
+}
+
+static void xen_yield(void)
+{
+	hypercall2(XEN_HC_SCHED_OP, SCHEDOP_yield, 0);
+}
+
+static void xen_shutdown(uint32_t reason)
+{
+	struct { uint32_t reason; } a = { reason };
+
+	hypercall2(XEN_HC_SCHED_OP, SCHEDOP_shutdown, (uint32_t)(uintptr_t)&a);
+}
+
+/* Arm (id 0: a new timer, whose id is returned) or feed the domain
+ * watchdog; Xen shuts the domain down with SHUTDOWN_watchdog when it runs
+ * out. */
+static void xen_watchdog(void)
+{
+	struct { uint32_t id, timeout; } a = { (uint32_t)xen_wd_id, XEN_WATCHDOG_S };
+	int32_t r = hypercall2(XEN_HC_SCHED_OP, SCHEDOP_watchdog, (uint32_t)(uintptr_t)&a);
+
+	if (!xen_wd_id && r > 0)
+		xen_wd_id = r;
+}
+
+static int xen_get_param(uint32_t index, uint64_t *value)
+{
+	struct {
+		uint16_t domid, pad;
+		uint32_t index;
+		uint64_t value;
+	} __attribute__((packed)) a = { DOMID_SELF, 0, index, 0 };
+
+	if (hypercall2(XEN_HC_HVM_OP, HVMOP_get_param, (uint32_t)(uintptr_t)&a) < 0)
+		return -1;
+	*value = a.value;
+	return 0;
+}
+
+static void xen_notify(void)
+{
+	struct { uint32_t port; } a = { xen_cons_port };
+
+	hypercall2(XEN_HC_EVENT_CHANNEL_OP, EVTCHNOP_send, (uint32_t)(uintptr_t)&a);
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+/* Where the PV console is.  Read again at every heartbeat: a domain that
+ * was migrated gets a new event channel for it from the toolstack. */
+static void xen_console_find(void)
+{
+	uint64_t pfn, port;
+
+	if (xen_get_param(HVM_PARAM_CONSOLE_PFN, &pfn) == 0 && pfn && pfn < 0x100000u &&
+	    xen_get_param(HVM_PARAM_CONSOLE_EVTCHN, &port) == 0 && port) {
+		xen_cons_port = (uint32_t)port;
+		xen_cons = (volatile struct xencons *)(uintptr_t)((uint32_t)pfn << 12);
+	}
+}
+
+/* Xen's CPUID leaves, the hypercall page, the PV console.  Leaves
+ * xen_base 0 when not under Xen (or when Xen offers no hypercall page). */
+static void xen_init(void)
+{
+	uint32_t r[4], base, msr;
+
+	cpuid(1, 0, r);
+	if (!(r[2] & (1u << 31)))       /* no hypervisor */
+		return;
+	for (base = 0x40000000u; base < 0x40010000u; base += 0x100) {
+		cpuid(base, 0, r);
+		if (r[1] == 0x566e6558 && r[2] == 0x65584d4d && r[3] == 0x4d4d566e)
+			break;          /* "XenVMMXenVMM" (after Viridian's, if on) */
+	}
+	if (base >= 0x40010000u || r[0] < base + 2)
+		return;
+	cpuid(base + 2, 0, r);          /* EAX: hypercall pages, EBX: their MSR */
+	if (r[0] < 1)
+		return;
+	msr = r[1];
+	wrmsr(msr, (uint32_t)(uintptr_t)hypercall_page);        /* page 0 */
+	if (!hypercall_page[0])         /* Xen did not fill it */
+		return;
+	xen_base = base;
+	xen_console_find();
+	/* HVM has QEMU's UART; PVH has nothing there (reads give all ones).
+	 * Polling nothing costs an exit each time: stop. */
+	no_uart = inb(COM1 + 5) == 0xff;
+}
+
+/* One byte into the console's output ring; the backend is notified at each
+ * newline.  When the ring stays full for 20 ms (nothing drains it), output
+ * is dropped until there is room again, as with a stuck UART. */
+static void xen_cons_putc(char c)
+{
+	volatile struct xencons *r = xen_cons;
+	uint32_t prod = r->out_prod;
+
+	if (prod - r->out_cons >= sizeof(r->out)) {
+		uint64_t deadline;
+
+		if (xen_cons_stuck)
+			return;
+		xen_notify();
+		deadline = rdtsc() + (uint64_t)(tsc_per_ms ? tsc_per_ms : 1000000u) * 20;
+		while (prod - r->out_cons >= sizeof(r->out)) {
+			if (rdtsc() > deadline) {
+				xen_cons_stuck = 1;
+				return;
+			}
+		}
+	}
+	xen_cons_stuck = 0;
+	barrier();
+	r->out[prod & (sizeof(r->out) - 1)] = c;
+	barrier();
+	r->out_prod = prod + 1;
+	if (c == '\n')
+		xen_notify();
 }
 
 /* ---------------------------------------------------------------- output */
@@ -216,7 +416,13 @@ static void serial_init(void)
 
 static void putch(char c)
 {
-	uint8_t lsr = inb(COM1 + 5);
+	uint8_t lsr;
+
+	if (xen_cons)
+		xen_cons_putc(c);
+	if (no_uart)
+		goto debugcon;
+	lsr = inb(COM1 + 5);
 
 	/* 0xff: no UART at all (port unbacked); write blindly. */
 	if (lsr != 0xff && !(lsr & 0x20)) {
@@ -610,6 +816,15 @@ static void do_reboot(void)
 	halt_forever();
 }
 
+/* ib700 at 2 s, or Xen's domain watchdog at 2 s (SHUTDOWN_watchdog). */
+static void watchdog_arm(void)
+{
+	if (xen_base)
+		xen_watchdog();
+	else
+		outb(IB700_ARM, IB700_2S);
+}
+
 static void command(char c)
 {
 	if (d_pending) {
@@ -625,14 +840,24 @@ static void command(char c)
 	switch (c) {
 	case 'p':
 		puts_("TESTGUEST panic\n");
-		outb(PVPANIC, 1);
+		if (xen_base)
+			xen_shutdown(SHUTDOWN_CRASH);
+		else
+			outb(PVPANIC, 1);
 		halt_forever();
 	case 'o':
 		puts_("TESTGUEST poweroff\n");
-		outw(ACPI_PM1A_CNT, 0x2000);
+		if (xen_base)
+			xen_shutdown(SHUTDOWN_POWEROFF);
+		else
+			outw(ACPI_PM1A_CNT, 0x2000);
 		halt_forever();
 	case 'r':
 		puts_("TESTGUEST reboot\n");
+		if (xen_base) {
+			xen_shutdown(SHUTDOWN_REBOOT);
+			halt_forever();
+		}
 		do_reboot();
 		break;
 	case 'h':
@@ -640,12 +865,12 @@ static void command(char c)
 		halt_forever();
 	case 'w':
 		puts_("TESTGUEST watchdog\n");
-		outb(IB700_ARM, IB700_2S);
+		watchdog_arm();
 		wd_feed = 0;
 		break;
 	case 'f':
 		puts_("TESTGUEST watchdog-fed\n");
-		outb(IB700_ARM, IB700_2S);
+		watchdog_arm();
 		wd_feed = 1;
 		break;
 	case 'd':
@@ -663,11 +888,41 @@ static void command(char c)
 	}
 }
 
-static void poll_input(void)
+/* Up to 16 bytes of the PV console's input ring. */
+static void xen_cons_poll(void)
+{
+	volatile struct xencons *r = xen_cons;
+	uint32_t cons = r->in_cons, prod = r->in_prod;
+	int i;
+
+	if (cons == prod)
+		return;
+	barrier();
+	for (i = 0; i < 16 && cons != prod; i++) {
+		char c = r->in[cons & (sizeof(r->in) - 1)];
+
+		barrier();
+		r->in_cons = ++cons;
+		command(c);
+	}
+	xen_notify();                   /* room in the ring again */
+}
+
+static uint64_t next_com1_poll;
+
+static void poll_input(uint64_t now)
 {
 	int i;
 	uint8_t lsr;
 
+	if (xen_base) {
+		if (xen_cons)
+			xen_cons_poll();
+		/* each COM1 read is a round trip to QEMU in dom0 under HVM */
+		if (no_uart || now < next_com1_poll)
+			return;
+		next_com1_poll = now + (uint64_t)tsc_per_ms * XEN_COM1_POLL_MS;
+	}
 	for (i = 0; i < 16; i++) {
 		lsr = inb(COM1 + 5);
 		if (lsr == 0xff || !(lsr & 0x01))
@@ -686,6 +941,7 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 	outb(0x21, 0xff);               /* mask both PICs (IF is off anyway) */
 	outb(0xa1, 0xff);
 	serial_init();
+	xen_init();
 	puts_("TESTGUEST boot\n");
 	mem_init(boot, magic, info);
 	calibrate();
@@ -696,6 +952,24 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 		putx(dirty_pages * PAGE);
 		puts_("\n");
 	}
+	if (xen_base) {
+		uint32_t r[4];
+
+		cpuid(xen_base + 1, 0, r);      /* EAX: major << 16 | minor */
+		puts_("TESTGUEST xen ");
+		putu(r[0] >> 16);
+		puts_(".");
+		putu(r[0] & 0xffff);
+		puts_(boot == BOOT_MULTIBOOT ? " hvm" : " pvh");
+		puts_(" console=");
+		if (xen_cons) {
+			puts_("evtchn:");
+			putu(xen_cons_port);
+		} else {
+			puts_("none");
+		}
+		puts_(no_uart ? " com1=none\n" : " com1=yes\n");
+	}
 
 	period = (uint64_t)tsc_per_ms * HB_PERIOD_MS;
 	next_hb = rdtsc();
@@ -705,7 +979,9 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 			next_hb = now;
 		if (now >= next_hb) {
 			if (wd_feed)
-				outb(IB700_ARM, IB700_2S);
+				watchdog_arm();
+			if (xen_base)
+				xen_console_find();
 			puts_("HB ");
 			putu(++hb);
 			puts_("\n");
@@ -713,7 +989,7 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 			if (now >= next_hb)     /* missed beats (paused?): no burst */
 				next_hb = now + period;
 		}
-		poll_input();
+		poll_input(now);
 		dirty_step(now);
 	}
 }

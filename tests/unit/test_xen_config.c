@@ -345,7 +345,8 @@ static void assert_hvm_seed(void)
 	assert_string_equal(dc.disks[1].vdev, "hdc");
 	assert_string_equal(dc.disks[1].pdev_path, "/srv/iso/x.iso");
 	assert_int_equal(dc.disks[1].format, LIBXL_DISK_FORMAT_RAW);
-	assert_int_equal(dc.disks[1].backend, LIBXL_DISK_BACKEND_PHY);
+	/* an HVM guest's CD-ROM: qdisk, the only backend libxl 4.17 takes */
+	assert_int_equal(dc.disks[1].backend, LIBXL_DISK_BACKEND_QDISK);
 	assert_int_equal(dc.disks[1].readwrite, 0);
 	assert_int_equal(dc.disks[1].is_cdrom, 1);
 	assert_int_equal(dc.disks[1].removable, 1);
@@ -669,6 +670,122 @@ static void test_errors(void **state)
 	build_fails("t.cfg: error: key 'type': guest type 42 is none of hvm, pvh, pv");
 }
 
+/* libxl 4.17 (libxl__device_disk_setdefault) refuses an HVM guest's CD-ROM
+ * unless its backend is qdisk or left to libxl: "Backend for CD devices on
+ * HVM guests must be Qdisk", and the create fails.  Seen in the VM lab with
+ * a raw ISO, which used to get phy like any raw image.  A PV or PVH guest's
+ * CD-ROM keeps the format's backend. */
+static void test_hvm_cdrom_qdisk(void **state)
+{
+	static const char text[] =
+		"name = 'cd1'\n"
+		"builder = 'hvm'\n"
+		"disk = [ 'file:/srv/cd1.img,hda,w', 'file:/srv/iso/x.iso,hdc:cdrom,r',\n"
+		"         'format=qcow2,vdev=hdd,devtype=cdrom,target=/srv/iso/y.qcow2' ]\n";
+
+	(void)state;
+	parse_text(text);
+	build_ok();
+	assert_int_equal(dc.num_disks, 3);
+	assert_int_equal(dc.disks[0].is_cdrom, 0);
+	assert_int_equal(dc.disks[0].backend, LIBXL_DISK_BACKEND_PHY);
+	assert_int_equal(dc.disks[1].is_cdrom, 1);
+	assert_int_equal(dc.disks[1].format, LIBXL_DISK_FORMAT_RAW);
+	assert_int_equal(dc.disks[1].backend, LIBXL_DISK_BACKEND_QDISK);
+	assert_int_equal(dc.disks[2].is_cdrom, 1);
+	assert_int_equal(dc.disks[2].format, LIBXL_DISK_FORMAT_QCOW2);
+	assert_int_equal(dc.disks[2].backend, LIBXL_DISK_BACKEND_QDISK);
+	done();
+
+	cfg.type = GT_PVH;
+	strcpy(cfg.kernel, "/k");
+	build_ok();
+	assert_int_equal(dc.disks[1].is_cdrom, 1);
+	assert_int_equal(dc.disks[1].backend, LIBXL_DISK_BACKEND_PHY);
+	assert_int_equal(dc.disks[2].backend, LIBXL_DISK_BACKEND_QDISK);
+	done();
+}
+
+/* xl's parse_config_data also copies two xl.conf settings into every
+ * domain's config; `xl create -n` in the VM lab shows them at xl.conf's
+ * defaults: "claim_mode": "True", "run_hotplug_scripts": "True".  libxl's
+ * own default for claim_mode is off. */
+static void test_xl_conf_defaults(void **state)
+{
+	static const char *const texts[] = {
+		"name = 'a'\ntype = 'hvm'\n",
+		"name = 'b'\ntype = 'pvh'\nkernel = '/k'\n",
+		"name = 'c'\ntype = 'pv'\nkernel = '/k'\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		parse_text(texts[i]);
+		build_ok();
+		assert_defbool(dc.b_info.claim_mode, true);
+		assert_defbool(dc.c_info.run_hotplug_scripts, true);
+		done();
+	}
+}
+
+/* tests/vmlab's guest files, field by field as `xl create -n` (Xen 4.17.7)
+ * printed them inside a vmlab host; xl leaves localtime, acpi and the
+ * device model version to libxl's defaults, which are the values here. */
+static void test_vmlab_guest_files(void **state)
+{
+	(void)state;
+	parse_file("tests/vmlab/guest-hvm.cfg");
+	build_ok();
+	assert_int_equal(dc.c_info.type, LIBXL_DOMAIN_TYPE_HVM);
+	assert_string_equal(dc.c_info.name, "tg-hvm");
+	assert_string_equal(dc.b_info.kernel, "/opt/hagent/tests/guest/testguest.elf");
+	assert_int_equal(dc.b_info.target_memkb, 65536);
+	assert_int_equal(dc.b_info.max_memkb, 65536);
+	assert_vcpus(1);
+	assert_defbool(dc.b_info.acpi, true);
+	assert_int_equal(dc.b_info.device_model_version, LIBXL_DEVICE_MODEL_VERSION_QEMU_XEN);
+	assert_defbool(dc.b_info.u.hvm.vnc.enable, true);
+	assert_string_equal(dc.b_info.u.hvm.vnc.listen, "127.0.0.1");
+	assert_defbool(dc.b_info.u.hvm.vnc.findunused, true);
+	assert_string_equal(dc.b_info.u.hvm.serial, "pty");
+	assert_null(dc.b_info.u.hvm.boot);
+	assert_int_equal(dc.num_disks, 0);
+	assert_int_equal(dc.num_nics, 1);
+	assert_int_equal(dc.nics[0].devid, 0);
+	assert_string_equal(dc.nics[0].model, "e1000");
+	assert_mac(dc.nics[0].mac, "00:16:3e:48:41:01");
+	assert_string_equal(dc.nics[0].bridge, "xenbr0");
+	assert_int_equal(dc.nics[0].nictype, LIBXL_NIC_TYPE_VIF_IOEMU);
+	assert_int_equal(dc.num_vfbs, 0);
+	assert_int_equal(dc.on_poweroff, LIBXL_ACTION_ON_SHUTDOWN_DESTROY);
+	assert_int_equal(dc.on_reboot, LIBXL_ACTION_ON_SHUTDOWN_RESTART);
+	assert_int_equal(dc.on_crash, LIBXL_ACTION_ON_SHUTDOWN_RESTART);
+	assert_int_equal(dc.on_watchdog, LIBXL_ACTION_ON_SHUTDOWN_DESTROY);
+	assert_int_equal(dc.on_soft_reset, LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET);
+	done();
+
+	parse_file("tests/vmlab/guest-pvh.cfg");
+	build_ok();
+	assert_int_equal(dc.c_info.type, LIBXL_DOMAIN_TYPE_PVH);
+	assert_string_equal(dc.c_info.name, "tg-pvh");
+	assert_string_equal(dc.b_info.kernel, "/opt/hagent/tests/guest/testguest.elf");
+	assert_null(dc.b_info.ramdisk);
+	assert_null(dc.b_info.cmdline);
+	assert_int_equal(dc.b_info.target_memkb, 32768);
+	assert_int_equal(dc.b_info.max_memkb, 32768);
+	assert_vcpus(1);
+	assert_int_equal(dc.num_disks, 0);
+	assert_int_equal(dc.num_nics, 0);
+	assert_int_equal(dc.num_vfbs, 0);
+	assert_int_equal(dc.num_vkbs, 0);
+	assert_int_equal(dc.on_poweroff, LIBXL_ACTION_ON_SHUTDOWN_DESTROY);
+	assert_int_equal(dc.on_reboot, LIBXL_ACTION_ON_SHUTDOWN_RESTART);
+	assert_int_equal(dc.on_crash, LIBXL_ACTION_ON_SHUTDOWN_RESTART);
+	assert_int_equal(dc.on_watchdog, LIBXL_ACTION_ON_SHUTDOWN_DESTROY);
+	done();
+}
+
 /* What xen_config_check reports: all problems, each under its key; and the
  * things that are fine for Xen although another driver may refuse them. */
 static void test_check(void **state)
@@ -881,6 +998,7 @@ static void test_json_roundtrip(void **state)
 	assert_non_null(strstr(json, "\"nictype\": \"vif_ioemu\""));
 	assert_non_null(strstr(json, "\"on_crash\": \"restart\""));
 	assert_non_null(strstr(json, "\"device_model_version\": \"qemu_xen\""));
+	assert_non_null(strstr(json, "\"claim_mode\": \"True\""));
 
 	/* libxl reads back what it wrote, and writes the same again */
 	libxl_domain_config_init(&back);
@@ -909,6 +1027,9 @@ int main(void)
 		cmocka_unit_test(test_actions),
 		cmocka_unit_test(test_memory_vcpus),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_hvm_cdrom_qdisk),
+		cmocka_unit_test(test_xl_conf_defaults),
+		cmocka_unit_test(test_vmlab_guest_files),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_default_mac),
 		cmocka_unit_test(test_check_host),
