@@ -64,6 +64,7 @@ struct drv_guest {
 	int mig_fd;                /* our copy of the stream's fd, -1 = none */
 	libxl_asyncop_how mig_how; /* the suspend under way (for libxl_ao_abort) */
 	bool sending, sent;        /* source: suspend under way / completed */
+	bool resuming;             /* libxl_domain_resume under way */
 	int64_t mig_start_ms, suspended_ms, mig_end_ms;
 	char mig_error[260];
 	char console[64];          /* its console's pty, as last asked */
@@ -533,6 +534,19 @@ static int xen_reset(struct drv_guest *g)
 										 : (errno = EIO, -1);
 }
 
+/* Shut down with reason suspend: a migration's send suspended it here. */
+static bool is_suspended(struct drv_guest *g)
+{
+	libxl_dominfo info;
+	bool yes;
+
+	libxl_dominfo_init(&info);
+	yes = g->domid && libxl_domain_info(X.ctx, &info, g->domid) == 0 && info.shutdown &&
+	      info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND;
+	libxl_dominfo_dispose(&info);
+	return yes;
+}
+
 static void resumed(libxl_ctx *ctx, int rc, void *arg)
 {
 	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
@@ -540,6 +554,7 @@ static void resumed(libxl_ctx *ctx, int rc, void *arg)
 	(void)ctx;
 	if (!g)
 		return;
+	g->resuming = false;
 	if (rc != 0) {
 		log_err("xen: %s (domain %u): libxl could not resume it (error %d)", g->name,
 			g->domid, rc);
@@ -561,7 +576,6 @@ static int xen_resume(struct drv_guest *g)
 {
 	libxl_asyncop_how how = { .callback = resumed };
 	libxl_dominfo info;
-	bool suspended;
 
 	libxl_dominfo_init(&info);
 	if (libxl_domain_info(X.ctx, &info, g->domid) != 0) {
@@ -569,12 +583,18 @@ static int xen_resume(struct drv_guest *g)
 		errno = ESRCH;
 		return -1;
 	}
-	suspended = info.shutdown && info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND;
 	libxl_dominfo_dispose(&info);
-	if (suspended) {
+	if (g->resuming)
+		return 0; /* resumed() follows */
+	if (is_suspended(g)) {
 		how.u.for_callback = (void *)(uintptr_t)g->id;
 		g->sent = false;
-		return libxl_domain_resume(X.ctx, g->domid, 1, &how) == 0 ? 0 : (errno = EIO, -1);
+		g->resuming = true;
+		if (libxl_domain_resume(X.ctx, g->domid, 1, &how) == 0)
+			return 0;
+		g->resuming = false;
+		errno = EIO;
+		return -1;
 	}
 	if (libxl_domain_unpause(X.ctx, g->domid, NULL) != 0) {
 		errno = EIO;
@@ -763,6 +783,11 @@ static void suspended(libxl_ctx *ctx, int rc, void *arg)
 		snprintf(g->mig_error, sizeof(g->mig_error), "libxl could not send the domain (%s)",
 			 rc == ERROR_ABORTED ? "aborted" : libxl_reason(rc, r, sizeof(r)));
 		log_err("xen: %s (domain %u): %s", g->name, g->domid, g->mig_error);
+		/* the guest stays here: never leave it suspended by a send that
+		 * failed (or was aborted), whoever asked */
+		if (is_suspended(g) && xen_resume(g) < 0)
+			log_err("xen: %s (domain %u): cannot resume it after the failed send",
+				g->name, g->domid);
 		if (!g->detached) {
 			char detail[280];
 			snprintf(detail, sizeof(detail), "failed: %s", g->mig_error);
@@ -844,7 +869,7 @@ static int xen_migrate_cancel(struct drv_guest *g)
 		int rc = libxl_ao_abort(X.ctx, &g->mig_how);
 		return rc == 0 || rc == ERROR_NOTFOUND ? 0 : (errno = EIO, -1);
 	}
-	if (g->sent)
+	if (g->sent || is_suspended(g))
 		return xen_resume(g);
 	return 0;
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <qb/qblist.h>
@@ -24,6 +26,7 @@ struct fd_ent {
 	struct qb_list_head regs;
 	int fd;
 	short polled;         /* the union of the registrations' events */
+	bool always;          /* a regular file (epoll refuses it): always ready */
 };
 
 struct tmo {
@@ -39,7 +42,11 @@ struct xen_loop {
 	struct qb_list_head fds, timeouts;
 	uint64_t next_id;
 	int n_fds, n_timeouts;
+	bool always_queued;   /* always_run is queued in the loop */
 };
+
+static void always_arm(struct xen_loop *xl);
+static int fd_ready(int32_t fd, int32_t revents, void *data);
 
 static struct fd_ent *fd_find(struct xen_loop *xl, int fd)
 {
@@ -99,17 +106,83 @@ static int fd_ready(int32_t fd, int32_t revents, void *data)
 	return 0;
 }
 
+/* Regular files (libxl copies the device model's saved state from one into
+ * the migration stream) cannot be epolled; poll(2), which libxl's own loop
+ * uses, says they are always ready.  So they are: a low-priority loop job
+ * offers every such fd its events until libxl deregisters it. */
+static void always_run(void *data)
+{
+	struct xen_loop *xl = data;
+	struct fd_ent *e;
+	int fds[DISPATCH_MAX], n = 0, i;
+
+	xl->always_queued = false;
+	qb_list_for_each_entry(e, &xl->fds, list)
+		if (e->always && e->polled && n < DISPATCH_MAX)
+			fds[n++] = e->fd;
+	for (i = 0; i < n; i++) {
+		e = fd_find(xl, fds[i]);
+		if (e && e->always)
+			(void)fd_ready(e->fd, e->polled & (POLLIN | POLLOUT), xl);
+	}
+	always_arm(xl);
+}
+
+static void always_arm(struct xen_loop *xl)
+{
+	struct fd_ent *e;
+
+	if (xl->always_queued)
+		return;
+	qb_list_for_each_entry(e, &xl->fds, list)
+		if (e->always && e->polled) {
+			xl->always_queued = qb_loop_job_add(xl->loop, QB_LOOP_LOW, xl,
+							    always_run) == 0;
+			return;
+		}
+}
+
 static int repoll(struct xen_loop *xl, struct fd_ent *e, bool added)
 {
 	short ev = union_of(e);
+	struct stat st;
 	int rc;
 
-	if (added)
+	if (e->always) {
+		e->polled = ev;
+		always_arm(xl);
+		return 0;
+	}
+
+	if (added && fstat(e->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		rc = -EPERM; /* what epoll says of a regular file: no need to ask */
+	} else if (added) {
 		rc = qb_loop_poll_add(xl->loop, QB_LOOP_MED, e->fd, ev, xl, fd_ready);
-	else
+		if (rc == -EEXIST) {
+			/* an fd number libxl closed and reused before it
+			 * deregistered the old one: the loop still has it */
+			(void)qb_loop_poll_del(xl->loop, e->fd);
+			rc = qb_loop_poll_add(xl->loop, QB_LOOP_MED, e->fd, ev, xl, fd_ready);
+		}
+	} else {
 		rc = qb_loop_poll_mod(xl->loop, QB_LOOP_MED, e->fd, ev, xl, fd_ready);
-	if (rc < 0)
+		if (rc < 0) {
+			(void)qb_loop_poll_del(xl->loop, e->fd);
+			rc = qb_loop_poll_add(xl->loop, QB_LOOP_MED, e->fd, ev, xl, fd_ready);
+		}
+	}
+	if (rc == -EPERM) {
+		(void)qb_loop_poll_del(xl->loop, e->fd); /* libqb keeps a failed entry */
+		e->always = true;
+		e->polled = ev;
+		always_arm(xl);
+		return 0;
+	}
+	if (rc < 0) {
+		log_err("xen: cannot poll libxl's fd %d for events 0x%x: %s", e->fd, (unsigned)ev,
+			strerror(-rc));
 		return rc;
+	}
 	e->polled = ev;
 	return 0;
 }
@@ -149,6 +222,8 @@ static int hook_fd_register(void *user, int fd, void **reg_out, short events, vo
 		qb_list_add_tail(&e->list, &xl->fds);
 		xl->n_fds++;
 	}
+	if (e->always)
+		always_arm(xl); /* now that the loop's job can find it */
 	*reg_out = r;
 	return 0;
 }
@@ -184,7 +259,8 @@ static void hook_fd_deregister(void *user, int fd, void *reg)
 		(void)repoll(xl, e, false);
 		return;
 	}
-	qb_loop_poll_del(xl->loop, fd);
+	if (!e->always)
+		qb_loop_poll_del(xl->loop, fd);
 	qb_list_del(&e->list);
 	free(e);
 	xl->n_fds--;
@@ -223,7 +299,10 @@ static int hook_timeout_register(void *user, void **reg_out, struct timeval abs,
 		return ERROR_OSEVENT_REG_FAIL;
 	t->xl = xl;
 	t->for_libxl = for_libxl;
-	if (qb_loop_timer_add(xl->loop, QB_LOOP_MED, ns_until(abs), t, timeout_fired, &t->timer) < 0) {
+	int rc = qb_loop_timer_add(xl->loop, QB_LOOP_MED, ns_until(abs), t, timeout_fired, &t->timer);
+
+	if (rc < 0) {
+		log_err("xen: cannot add libxl's timeout: %s", strerror(-rc));
 		free(t);
 		return ERROR_OSEVENT_REG_FAIL;
 	}
@@ -296,6 +375,8 @@ void xen_loop_free(struct xen_loop *xl)
 
 	if (!xl)
 		return;
+	if (xl->always_queued)
+		qb_loop_job_del(xl->loop, QB_LOOP_LOW, xl, always_run);
 	qb_list_for_each_entry_safe(e, en, &xl->fds, list) {
 		qb_list_for_each_entry_safe(r, rn, &e->regs, list)
 			free(r);

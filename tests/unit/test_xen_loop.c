@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -161,6 +162,42 @@ static void test_deregister_during_dispatch(void **state)
 	close(p[1]);
 }
 
+/* A regular file (libxl copies the device model's saved state from one into
+ * a migration stream): epoll refuses it, poll(2) calls it always ready, and
+ * so does the loop, until it is deregistered or asks for nothing. */
+static void test_regular_file_always_ready(void **state)
+{
+	const libxl_osevent_hooks *h = xen_loop_hooks();
+	char path[] = "/tmp/hagent-xen-loop.XXXXXX";
+	int fd = mkstemp(path), tag;
+	void *r = NULL;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(h->fd_register(F.xl, fd, &r, POLLIN, &tag), 0);
+	assert_int_equal(xen_loop_n_fds(F.xl), 1);
+	run_loop();
+	assert_int_equal(F.n_fd, 1);
+	assert_ptr_equal(F.for_libxl[0], &tag);
+	assert_true(F.revents[0] & POLLIN);
+	/* ready again at the next turn, as long as it asks */
+	run_loop();
+	assert_int_equal(F.n_fd, 2);
+	/* asking for nothing: silent (the loop stops at its 2 s deadline) */
+	assert_int_equal(h->fd_modify(F.xl, fd, &r, 0), 0);
+	run_loop();
+	assert_int_equal(F.n_fd, 2);
+	assert_int_equal(h->fd_modify(F.xl, fd, &r, POLLIN), 0);
+	run_loop();
+	assert_int_equal(F.n_fd, 3);
+	h->fd_deregister(F.xl, fd, r);
+	assert_int_equal(xen_loop_n_fds(F.xl), 0);
+	run_loop();
+	assert_int_equal(F.n_fd, 3);
+	close(fd);
+}
+
 static void test_timeouts(void **state)
 {
 	const libxl_osevent_hooks *h = xen_loop_hooks();
@@ -222,6 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_registrations_one_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deregister_during_dispatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_regular_file_always_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_registrations, setup, teardown),
 	};
