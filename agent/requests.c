@@ -527,6 +527,18 @@ static void req_mem_max(struct conn *c, const Hagent__Request *req)
 			      strerror(errno));
 		return;
 	}
+	if (g->h && g->ops->mem_max) {
+		/* the driver sets it live (Xen): the domain may balloon up to it */
+		if (g->ops->mem_max(g->h, mib) < 0) {
+			control_error(c, RC_ERROR, "%s: %ld MiB recorded for its next start, but the "
+				      "running guest's maximum could not be set: %s", g->cfg.name,
+				      mib, strerror(errno));
+			return;
+		}
+		log_info("guest %s: maximum memory %ld MiB", g->cfg.name, mib);
+		respond_ok(c, NULL, 0);
+		return;
+	}
 	if (g->h && mib > g->boot_mem_mib) {
 		snprintf(note, sizeof(note), "%s: runs with %ld MiB; %ld MiB applies from its next start",
 			 g->cfg.name, g->boot_mem_mib, mib);

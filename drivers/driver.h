@@ -132,6 +132,9 @@ struct driver_ops {
 	int (*reset)(struct drv_guest *g);             /* hard reset, keep process */
 	int (*resume)(struct drv_guest *g);            /* continue a paused guest */
 	int (*mem_set)(struct drv_guest *g, long mib); /* balloon target */
+	/* Optional: the running guest's maximum (Xen sets it live; QEMU's is
+	 * fixed at its start). */
+	int (*mem_max)(struct drv_guest *g, long mib);
 	/* Dump guest memory to path; DRV_EV_DUMP_DONE follows. */
 	int (*coredump)(struct drv_guest *g, const char *path);
 	pid_t (*pid)(struct drv_guest *g);

@@ -611,6 +611,13 @@ static int xen_mem_set(struct drv_guest *g, long mib)
 		       : (errno = EIO, -1);
 }
 
+static int xen_mem_max(struct drv_guest *g, long mib)
+{
+	return libxl_domain_setmaxmem(X.ctx, g->domid, (uint64_t)mib * 1024) == 0
+		       ? 0
+		       : (errno = EIO, -1);
+}
+
 static bool still_here(const struct drv_guest *g)
 {
 	struct drv_guest *h;
@@ -1015,6 +1022,7 @@ const struct driver_ops xen_driver_ops = {
 	.reset = xen_reset,
 	.resume = xen_resume,
 	.mem_set = xen_mem_set,
+	.mem_max = xen_mem_max,
 	.coredump = xen_coredump,
 	.pid = xen_pid,
 	.console_path = xen_console_path,

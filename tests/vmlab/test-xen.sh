@@ -120,6 +120,10 @@ check "hactl mem-set web1 24" hx x1 mem-set web1 24
 check "... the domain's memory target is 24 MiB" \
 	test "$(vx x1 xenstore-read "/local/domain/$D/memory/target" 2>/dev/null)" = 24576
 
+check "hactl mem-max web1 40 (set live under Xen)" hx x1 mem-max web1 40
+check "... the domain's static-max is 40 MiB" \
+	test "$(vx x1 xenstore-read "/local/domain/$D/memory/static-max" 2>/dev/null)" = 40960
+
 # --- destroyed behind hagentd's back: on_crash = restart ------------------------
 T0=$(now_ms)
 check "xl destroy web1 (outside hagentd)" vx x1 xl destroy web1
@@ -226,6 +230,35 @@ check "x1 fenced x2 before restarting web1" grep -q "fenc.*x2" "$VMLAB_DIR/x1/vm
 D=$(domid x1 web1)
 check "web1 boots on x1 (a restart, from its definition)" until_true 30 booted x1 "${D:-0}"
 check "... and beats" until_true 30 hb_above x1 "${D:-0}" 1
+
+# --- an HVM guest in the seed's style (builder='hvm', vif, vnc, on_crash) -----------
+T0=$(now_ms)
+check "hactl add tests/vmlab/guest-hvm.cfg (the seed's style)" hx x1 add "$SRC/tests/vmlab/guest-hvm.cfg"
+check "hactl start tg-hvm x1" hx x1 start tg-hvm x1
+echo "# hactl add+start of the HVM guest: $(secs $(($(now_ms) - T0))) s"
+H=$(domid x1 tg-hvm)
+echo "# tg-hvm is domain ${H:-?}"
+check "tg-hvm runs under qemu-xen (a device model process for its domain)" \
+	vx x1 sh -c "pgrep -f 'qemu-system-i386.*-xen-domid ${H:-x} ' >/dev/null"
+check "its vif carries the file's MAC" sh -c "'$VMLAB' exec x1 xl network-list tg-hvm </dev/null | grep -qi '00:16:3e:48:41:01'"
+check "its VNC server listens on 127.0.0.1" sh -c "'$VMLAB' exec x1 ss -ltn </dev/null | grep -q '127.0.0.1:59[0-9][0-9]'"
+check "tg-hvm beats" until_true 60 hb_above x1 "${H:-0}" 1
+pv_tty() { vx x1 xenstore-read "/local/domain/$1/console/tty" 2>/dev/null; }
+T0=$(now_ms)
+check "a panic written to its PV console" vx x1 sh -c "printf p > \$(xenstore-read /local/domain/$H/console/tty)"
+hvm_new() { local d; d=$(domid x1 tg-hvm) && [ -n "$d" ] && [ "$d" != "$H" ]; }
+if until_true 90 hvm_new; then
+	ok "tg-hvm restarted as a new domain (on_crash = 'restart')"
+	echo "# HVM crash to new domain: $(secs $(($(now_ms) - T0))) s"
+else
+	not_ok "tg-hvm restarted as a new domain (on_crash = 'restart')"
+	log_tail x1
+fi
+H=$(domid x1 tg-hvm)
+check "the new tg-hvm beats" until_true 90 hb_above x1 "${H:-0}" 1
+echo "# HVM crash to first heartbeat: $(secs $(($(now_ms) - T0))) s"
+check "hactl stop tg-hvm (no PV drivers: the ACPI power button, then destroy)" hx x1 stop tg-hvm --timeout 5
+check "... no domain left" no_domain x1 tg-hvm
 
 echo "# $CHECKS checks, $FAILS failed"
 [ "$FAILS" = 0 ]
