@@ -411,34 +411,62 @@ static int host_ready(struct drv_host *host, const struct guest_cfg *cfg, char *
 	return rc;
 }
 
-static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
-		     struct drv_guest **out, char *err, size_t errlen)
+static void incoming_name(char *out, size_t len, const char *name);
+
+/* A handle with the guest's libxl config built (libxl reads it until its
+ * create or restore completes: it lives in the handle), once no domain of
+ * the guest exists here and the host has what it needs.  incoming: the
+ * config is for the domain a migration restores, NAME--incoming. */
+static struct drv_guest *prepare(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+				 bool incoming, char *err, size_t errlen)
 {
-	libxl_asyncop_how how = { .callback = created };
+	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)];
 	struct drv_guest *g;
 	uint32_t existing;
-	int rc;
 
 	if (ctx_get(host, err, errlen) < 0 || host_ready(host, cfg, err, errlen) < 0)
-		return -1;
-	if (libxl_name_to_domid(X.ctx, cfg->name, &existing) == 0) {
-		snprintf(err, errlen, "a domain named %s already exists (domain %u)", cfg->name,
+		return NULL;
+	incoming_name(iname, sizeof(iname), cfg->name);
+	if (libxl_name_to_domid(X.ctx, cfg->name, &existing) == 0 ||
+	    libxl_name_to_domid(X.ctx, iname, &existing) == 0) {
+		snprintf(err, errlen, "a domain of %s already exists here (domain %u)", cfg->name,
 			 existing);
-		return -1;
+		return NULL;
 	}
 	g = guest_new(host, cfg->name, owner);
 	if (!g) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
-	/* libxl reads the config until the create completes: it lives in g */
 	libxl_domain_config_init(&g->dc);
 	g->dc_ready = true;
-	if (xen_config_build(cfg, &g->dc, err, errlen) < 0) {
-		guest_free(g);
-		return -1;
+	if (xen_config_build(cfg, &g->dc, err, errlen) < 0)
+		goto fail;
+	if (incoming) {
+		free(g->dc.c_info.name);
+		g->dc.c_info.name = strdup(iname);
+		if (!g->dc.c_info.name) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		g->incoming = true;
 	}
 	log_config(&g->dc);
+	return g;
+fail:
+	guest_free(g);
+	return NULL;
+}
+
+static int xen_start(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
+		     struct drv_guest **out, char *err, size_t errlen)
+{
+	libxl_asyncop_how how = { .callback = created };
+	struct drv_guest *g = prepare(host, cfg, owner, false, err, errlen);
+	int rc;
+
+	if (!g)
+		return -1;
 	g->creating = true;
 	how.u.for_callback = (void *)(uintptr_t)g->id;
 	rc = libxl_domain_create_new(X.ctx, &g->dc, &g->domid, &how, NULL);
@@ -661,38 +689,10 @@ static void incoming_name(char *out, size_t len, const char *name)
 static int xen_start_incoming(struct drv_host *host, const struct guest_cfg *cfg, void *owner,
 			      struct drv_guest **out, char *err, size_t errlen)
 {
-	char iname[GUEST_NAME_MAX + sizeof(INCOMING_SUFFIX)];
-	struct drv_guest *g;
-	uint32_t existing;
+	struct drv_guest *g = prepare(host, cfg, owner, true, err, errlen);
 
-	if (ctx_get(host, err, errlen) < 0)
+	if (!g)
 		return -1;
-	incoming_name(iname, sizeof(iname), cfg->name);
-	if (libxl_name_to_domid(X.ctx, cfg->name, &existing) == 0 ||
-	    libxl_name_to_domid(X.ctx, iname, &existing) == 0) {
-		snprintf(err, errlen, "a domain of %s already exists here (domain %u)", cfg->name,
-			 existing);
-		return -1;
-	}
-	g = guest_new(host, cfg->name, owner);
-	if (!g) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	libxl_domain_config_init(&g->dc);
-	g->dc_ready = true;
-	if (xen_config_build(cfg, &g->dc, err, errlen) < 0) {
-		guest_free(g);
-		return -1;
-	}
-	free(g->dc.c_info.name);
-	g->dc.c_info.name = strdup(iname);
-	if (!g->dc.c_info.name) {
-		snprintf(err, errlen, "out of memory");
-		guest_free(g);
-		return -1;
-	}
-	g->incoming = true;
 	*out = g;
 	post(g, DRV_EV_PAUSED, "waiting for the migration stream");
 	return 0;
