@@ -10,7 +10,9 @@
  * Under Xen (HVM or PVH, found through CPUID) it also writes every line to
  * the PV console ring and reads commands from it, and the commands that stop
  * the guest become hypercalls (SCHEDOP_shutdown, SCHEDOP_watchdog): Xen has
- * no pvpanic or ib700, and a PVH guest no ACPI or reset port.  Nothing of
+ * no pvpanic or ib700, and a PVH guest no ACPI or reset port.  A minimal
+ * xenstore client watches control/shutdown, so that the toolstack's
+ * suspend (save, migrate), poweroff and reboot requests work.  Nothing of
  * that runs without Xen's CPUID leaves, so under QEMU it behaves as before.
  *
  * Built freestanding for i386: no libc, no libgcc (so no 64-bit division).
@@ -64,14 +66,23 @@
 #define SCHEDOP_watchdog        6
 #define SHUTDOWN_POWEROFF       0
 #define SHUTDOWN_REBOOT         1
+#define SHUTDOWN_SUSPEND        2
 #define SHUTDOWN_CRASH          3
 #define EVTCHNOP_send           4
 #define HVMOP_get_param         1
+#define HVM_PARAM_STORE_PFN     1
+#define HVM_PARAM_STORE_EVTCHN  2
 #define HVM_PARAM_CONSOLE_PFN   17
 #define HVM_PARAM_CONSOLE_EVTCHN 18
 #define DOMID_SELF              0x7ff0u
 #define XEN_WATCHDOG_S          2
 #define XEN_COM1_POLL_MS        10      /* COM1 input under Xen: an exit each */
+#define XS_READ                 2       /* xen/include/public/io/xs_wire.h */
+#define XS_WATCH                4
+#define XS_WRITE                11
+#define XS_WATCH_EVENT          15
+#define XS_ERROR                16
+#define XS_RPC_TIMEOUT_MS       2000
 
 /* ---------------------------------------------------------------- port I/O */
 
@@ -257,6 +268,7 @@ static uint32_t xen_cons_port;
 static int xen_cons_stuck;      /* the backend stopped draining: do not wait */
 static int32_t xen_wd_id;       /* SCHEDOP_watchdog timer, 0 = none yet */
 static int no_uart;             /* under Xen PVH: nothing at 0x3f8 */
+static uint32_t xen_hc_msr;     /* MSR that installs the hypercall page */
 
 #define barrier() __asm__ volatile("" : : : "memory")
 
@@ -313,6 +325,13 @@ static int xen_get_param(uint32_t index, uint64_t *value)
 	return 0;
 }
 
+static void xen_evtchn_send(uint32_t port)
+{
+	struct { uint32_t port; } a = { port };
+
+	hypercall2(XEN_HC_EVENT_CHANNEL_OP, EVTCHNOP_send, (uint32_t)(uintptr_t)&a);
+}
+
 static void xen_notify(void)
 {
 	struct { uint32_t port; } a = { xen_cons_port };
@@ -358,6 +377,7 @@ static void xen_init(void)
 	if (r[0] < 1)
 		return;
 	msr = r[1];
+	xen_hc_msr = msr;
 	wrmsr(msr, (uint32_t)(uintptr_t)hypercall_page);        /* page 0 */
 	if (!hypercall_page[0])         /* Xen did not fill it */
 		return;
@@ -745,6 +765,252 @@ static void disk_write(void)
 	puts_("\n");
 }
 
+/* -------------------------------------------------------------- xenstore */
+
+/* A minimal xenstore client, so that the toolstack's requests through
+ * control/shutdown work for a PVH guest (libxl asks a PVH guest to suspend
+ * there; there is no other way).  The ring and its event channel come from
+ * HVM_PARAM_STORE_PFN / _EVTCHN; interrupts stay off, so the response ring
+ * is polled: the main loop only compares two indexes (memory reads), and a
+ * watch on control/shutdown says when to XS_READ it. */
+struct xs_ring {                /* xen/include/public/io/xs_wire.h */
+	char req[1024];
+	char rsp[1024];
+	uint32_t req_cons, req_prod;
+	uint32_t rsp_cons, rsp_prod;
+	uint32_t server_features, connection, error;
+};
+
+struct xsd_sockmsg {
+	uint32_t type, req_id, tx_id, len;
+};
+
+#define XS_RING_SIZE    1024u
+#define XS_PAYLOAD_MAX  4096u
+#define XS_HDR          ((uint32_t)sizeof(struct xsd_sockmsg))
+static const char xs_shutdown_path[] = "control/shutdown";
+static const char xs_watch_args[] = "control/shutdown\0tg";  /* path, token */
+
+static volatile struct xs_ring *xs;     /* NULL: no xenstore */
+static uint32_t xs_port;
+static uint32_t xs_req_id;
+static int xs_watching;         /* the watch is registered */
+static int xs_watch_fired;      /* control/shutdown may have changed */
+/* The message being read from the response ring: header, payload, NUL. */
+static uint8_t xs_in[sizeof(struct xsd_sockmsg) + XS_PAYLOAD_MAX + 1] __attribute__((aligned(4)));
+static uint32_t xs_in_have;     /* bytes of it read so far */
+
+static void xs_find(void)
+{
+	uint64_t pfn, port;
+
+	xs = NULL;
+	if (xen_get_param(HVM_PARAM_STORE_PFN, &pfn) == 0 && pfn && pfn < 0x100000u &&
+	    xen_get_param(HVM_PARAM_STORE_EVTCHN, &port) == 0 && port) {
+		xs_port = (uint32_t)port;
+		xs = (volatile struct xs_ring *)(uintptr_t)((uint32_t)pfn << 12);
+	}
+}
+
+/* Drop whatever is half read or unread in the response ring (after a
+ * resume: whatever is there belongs to a conversation that is over). */
+static void xs_resync(void)
+{
+	xs_in_have = 0;
+	if (xs && xs->rsp_prod != xs->rsp_cons)
+		xs->rsp_cons = xs->rsp_prod;
+}
+
+static int xs_streq(const uint8_t *a, const char *b)
+{
+	while (*b)
+		if (*a++ != (uint8_t)*b++)
+			return 0;
+	return *a == 0;
+}
+
+/* Copy n bytes into the request ring, waiting for room until deadline. */
+static int xs_put(const void *p, uint32_t n, uint64_t deadline)
+{
+	const char *c = p;
+	uint32_t prod, used;
+
+	while (n) {
+		prod = xs->req_prod;
+		used = prod - xs->req_cons;
+		if (used > XS_RING_SIZE)        /* nonsense indexes */
+			return -1;
+		if (used == XS_RING_SIZE) {
+			if (rdtsc() > deadline)
+				return -1;
+			xen_yield();
+			continue;
+		}
+		barrier();
+		for (; n && used < XS_RING_SIZE; n--, used++)
+			xs->req[prod++ & (XS_RING_SIZE - 1)] = *c++;
+		barrier();
+		xs->req_prod = prod;
+	}
+	return 0;
+}
+
+/* Move what has arrived of the next message into xs_in.  Returns 1 when
+ * xs_in holds a whole message (its payload NUL-terminated), else 0. */
+static int xs_get(void)
+{
+	struct xsd_sockmsg *h = (struct xsd_sockmsg *)xs_in;
+	uint32_t cons = xs->rsp_cons, prod = xs->rsp_prod, want;
+
+	if (prod - cons > XS_RING_SIZE) {       /* nonsense indexes */
+		xs_resync();
+		return 0;
+	}
+	if (xs_in_have >= XS_HDR && xs_in_have == XS_HDR + h->len)
+		xs_in_have = 0;                 /* the previous one was handled */
+	if (cons == prod)
+		return 0;
+	barrier();
+	for (;;) {
+		want = xs_in_have < XS_HDR ? XS_HDR : XS_HDR + h->len;
+		if (xs_in_have == want)
+			break;
+		if (cons == prod)
+			break;
+		xs_in[xs_in_have++] = (uint8_t)xs->rsp[cons++ & (XS_RING_SIZE - 1)];
+		if (xs_in_have == XS_HDR && h->len > XS_PAYLOAD_MAX) {
+			xs_resync();            /* cannot be: give up on the rest */
+			return 0;
+		}
+	}
+	barrier();
+	xs->rsp_cons = cons;
+	xen_evtchn_send(xs_port);               /* room in the ring again */
+	if (xs_in_have < XS_HDR || xs_in_have < XS_HDR + h->len)
+		return 0;
+	xs_in[xs_in_have] = 0;
+	return 1;
+}
+
+/* Main loop: messages that came in unasked (watch events). */
+static void xs_poll(void)
+{
+	while (xs_get())
+		if (((struct xsd_sockmsg *)xs_in)->type == XS_WATCH_EVENT)
+			xs_watch_fired = 1;
+}
+
+/* Send a request (payload = a, then b); returns its req_id, 0 if the ring
+ * stayed full. */
+static uint32_t xs_send(uint32_t type, const char *a, uint32_t alen, const char *b,
+			uint32_t blen, uint64_t deadline)
+{
+	struct xsd_sockmsg m = { type, ++xs_req_id, 0, alen + blen };
+
+	if (!m.req_id)
+		m.req_id = ++xs_req_id;
+	if (xs_put(&m, XS_HDR, deadline) || xs_put(a, alen, deadline) ||
+	    xs_put(b, blen, deadline))
+		return 0;
+	xen_evtchn_send(xs_port);
+	return m.req_id;
+}
+
+/* Send a request and wait for its reply: 0 and the reply's payload in
+ * xs_in + XS_HDR, or -1 (XS_ERROR: the errno name is there; or no answer
+ * within XS_RPC_TIMEOUT_MS). */
+static int xs_rpc(uint32_t type, const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	struct xsd_sockmsg *h = (struct xsd_sockmsg *)xs_in;
+	uint64_t deadline = rdtsc() + (uint64_t)tsc_per_ms * XS_RPC_TIMEOUT_MS;
+	uint32_t id = xs_send(type, a, alen, b, blen, deadline);
+
+	if (!id)
+		return -1;
+	for (;;) {
+		if (xs_get()) {
+			if (h->type == XS_WATCH_EVENT)
+				xs_watch_fired = 1;
+			else if (h->req_id == id)
+				return h->type == XS_ERROR ? -1 : 0;
+			continue;               /* a stale reply */
+		}
+		if (rdtsc() > deadline)
+			return -1;
+		xen_yield();                    /* let xenstored run */
+	}
+}
+
+/* Watch control/shutdown (xenstored fires the watch once at once, which
+ * reads the node).  EEXIST: this xenstored knows it already (a resume on
+ * the same host). */
+static void xs_watch(void)
+{
+	xs_watching = xs_rpc(XS_WATCH, xs_watch_args, sizeof(xs_watch_args), 0, 0) == 0 ||
+		      xs_streq(xs_in + XS_HDR, "EEXIST");
+}
+
+/* The toolstack's acknowledgement: control/shutdown <- "". */
+static void xs_ack(void)
+{
+	xs_rpc(XS_WRITE, xs_shutdown_path, sizeof(xs_shutdown_path), "", 0);
+}
+
+static void xen_resume(void);
+
+/* control/shutdown changed: act on "suspend", "poweroff", "halt",
+ * "reboot" (anything else, or "", is left alone). */
+static void xs_check_shutdown(void)
+{
+	const uint8_t *v = xs_in + XS_HDR;
+
+	xs_watch_fired = 0;
+	if (xs_rpc(XS_READ, xs_shutdown_path, sizeof(xs_shutdown_path), 0, 0) < 0)
+		return;                         /* ENOENT: nothing asked */
+	if (xs_streq(v, "suspend")) {
+		puts_("TESTGUEST suspend\n");
+		/* The acknowledgement, without waiting for xenstored's reply (a
+		 * round trip through dom0, i.e. downtime): the request is in
+		 * the ring, xenstored acts on it even while the domain is
+		 * paused, and libxl waits for it before it waits for the
+		 * suspend.  The reply is dropped on resume (xs_resync). */
+		xs_send(XS_WRITE, xs_shutdown_path, sizeof(xs_shutdown_path), "", 0,
+			rdtsc() + (uint64_t)tsc_per_ms * XS_RPC_TIMEOUT_MS);
+		/* Xen pauses the domain here; the toolstack saves it.  The call
+		 * returns when it runs again: here after a cancelled suspend,
+		 * or restored somewhere else. */
+		xen_shutdown(SHUTDOWN_SUSPEND);
+		xen_resume();
+	} else if (xs_streq(v, "poweroff") || xs_streq(v, "halt")) {
+		puts_("TESTGUEST poweroff\n");
+		xs_ack();
+		xen_shutdown(SHUTDOWN_POWEROFF);
+		halt_forever();
+	} else if (xs_streq(v, "reboot")) {
+		puts_("TESTGUEST reboot\n");
+		xs_ack();
+		xen_shutdown(SHUTDOWN_REBOOT);
+		halt_forever();
+	}
+}
+
+/* After SHUTDOWN_suspend returned: a restored domain has new event
+ * channels (console, xenstore) and a xenstored that knows nothing of our
+ * watch.  The hypercall page is filled again in case the CPU vendor
+ * changed (VMCALL vs VMMCALL). */
+static void xen_resume(void)
+{
+	wrmsr(xen_hc_msr, (uint32_t)(uintptr_t)hypercall_page);
+	xen_cons_stuck = 0;
+	xen_console_find();
+	xs_find();
+	xs_resync();
+	xs_watching = 0;
+	if (xs)
+		xs_watch();
+	puts_("TESTGUEST resumed\n");
+}
+
 /* ------------------------------------------------------------ the guest */
 
 static uint32_t dirty_rate;     /* MiB/s */
@@ -918,6 +1184,10 @@ static void poll_input(uint64_t now)
 	if (xen_base) {
 		if (xen_cons)
 			xen_cons_poll();
+		if (xs && xs->rsp_prod != xs->rsp_cons)   /* memory reads only */
+			xs_poll();
+		if (xs_watch_fired)
+			xs_check_shutdown();
 		/* each COM1 read is a round trip to QEMU in dom0 under HVM */
 		if (no_uart || now < next_com1_poll)
 			return;
@@ -969,6 +1239,16 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 			puts_("none");
 		}
 		puts_(no_uart ? " com1=none\n" : " com1=yes\n");
+		xs_find();
+		puts_("TESTGUEST xenstore ");
+		if (xs) {
+			xs_watch();
+			puts_("evtchn:");
+			putu(xs_port);
+			puts_(xs_watching ? " watch=ok\n" : " watch=failed\n");
+		} else {
+			puts_("none\n");
+		}
 	}
 
 	period = (uint64_t)tsc_per_ms * HB_PERIOD_MS;
