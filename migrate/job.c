@@ -813,18 +813,19 @@ static void commit(struct hagentd *d, struct guest *g)
 {
 	struct migjob *j = g->mig.local;
 	uint64_t ms = now_ms() - g->mig.began_ms;
+	const char *eng = !strcmp(g->ops->name, "xen") ? "libxl" : "QEMU";
 	char src[64];
 
 	snprintf(src, sizeof(src), "%s", g->mig.src);
 	if (g->mig.st.total_time_ms > 0)
 		snprintf(g->mig.last, sizeof(g->mig.last),
-			 "migrated from %s to %s in %" PRIu64 " ms (QEMU: %" PRId64
-			 " ms, downtime %" PRId64 " ms)", g->mig.src, g->mig.dst, ms,
+			 "migrated from %s to %s in %" PRIu64 " ms (%s: %" PRId64
+			 " ms, downtime %" PRId64 " ms)", g->mig.src, g->mig.dst, ms, eng,
 			 g->mig.st.total_time_ms, g->mig.st.downtime_ms);
 	else
 		snprintf(g->mig.last, sizeof(g->mig.last),
-			 "migrated from %s to %s in %" PRIu64 " ms (QEMU gave no figures)",
-			 g->mig.src, g->mig.dst, ms);
+			 "migrated from %s to %s in %" PRIu64 " ms (%s gave no figures)",
+			 g->mig.src, g->mig.dst, ms, eng);
 	/* the one decision: from here on the destination's copy is the guest */
 	g->gen++;
 	snprintf(g->owner, sizeof(g->owner), "%s", g->mig.dst);

@@ -123,6 +123,9 @@ check "... the domain's memory target is 24 MiB" \
 check "hactl mem-max web1 40 (set live under Xen)" hx x1 mem-max web1 40
 check "... the domain's static-max is 40 MiB" \
 	test "$(vx x1 xenstore-read "/local/domain/$D/memory/static-max" 2>/dev/null)" = 40960
+# back to memory = maxmem: a restart with less memory than its maximum would be
+# a populate-on-demand domain (see the note in docs/hagent.conf.5)
+check "hactl mem-max web1 32, mem-set web1 32" sh -c "'$VMLAB' exec x1 hactl mem-max web1 32 </dev/null && '$VMLAB' exec x1 hactl mem-set web1 32 </dev/null"
 
 # --- destroyed behind hagentd's back: on_crash = restart ------------------------
 T0=$(now_ms)
