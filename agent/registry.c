@@ -51,6 +51,10 @@ struct registry {
 	struct queued *queue;
 	size_t n_queue;
 	char note[256];
+	/* our table could not be sent (corosync's flow control while the ring
+	 * re-forms): every member waits for it, so it is sent again */
+	qb_loop_timer_handle sync_retry;
+	bool sync_retry_armed;
 	/* what each member announced in its SYNC */
 	struct reg_node {
 		uint32_t id;
@@ -712,6 +716,21 @@ static void merge_record(struct hagentd *d, const Hagent__RegRecord *rec, const 
 	}
 }
 
+#define SYNC_RETRY_MS 200
+
+static void send_sync(struct hagentd *d);
+
+static void sync_retry_cb(void *arg)
+{
+	struct hagentd *d = arg;
+	struct registry *r = reg_of(d);
+
+	if (!r)
+		return;
+	r->sync_retry_armed = false;
+	send_sync(d);
+}
+
 static void send_sync(struct hagentd *d)
 {
 	struct registry *r = reg_of(d);
@@ -720,6 +739,11 @@ static void send_sync(struct hagentd *d)
 	Hagent__RegRecord *recs, **ptrs;
 	Hagent__MigInfo *migs;
 	struct guest *g;
+
+	if (r->sync_retry_armed) { /* this one supersedes it */
+		qb_loop_timer_del(d->loop, r->sync_retry);
+		r->sync_retry_armed = false;
+	}
 	size_t i = 0;
 
 	recs = calloc((size_t)d->n_guests + r->n_tombs + 1, sizeof(*recs));
@@ -768,8 +792,15 @@ static void send_sync(struct hagentd *d)
 	op.evacuation = d->evacuation;
 	op.records = ptrs;
 	op.n_records = i;
-	if (mcast(d, &op) < 0)
-		log_err("registry: cannot send the table (%zu guests): %s", i, strerror(errno));
+	if (mcast(d, &op) < 0) {
+		int err = errno;
+		r->sync_retry_armed =
+			err == EAGAIN &&
+			qb_loop_timer_add(d->loop, QB_LOOP_HIGH, SYNC_RETRY_MS * 1000000ULL, d,
+					  sync_retry_cb, &r->sync_retry) == 0;
+		log_err("registry: cannot send the table (%zu guests): %s%s", i, strerror(err),
+			r->sync_retry_armed ? "; sending it again shortly" : "");
+	}
 out:
 	free(recs);
 	free(ptrs);
@@ -1153,6 +1184,8 @@ void registry_destroy(struct hagentd *d)
 
 	if (!r)
 		return;
+	if (r->sync_retry_armed)
+		qb_loop_timer_del(d->loop, r->sync_retry);
 	for (i = 0; i < r->n_queue; i++)
 		free(r->queue[i].msg);
 	free(r->queue);

@@ -48,7 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-vx() { "$VMLAB" exec "$@" </dev/null; }                # node cmd...
+vx() { timeout 300 "$VMLAB" exec "$@" </dev/null; }    # node cmd... (never hangs the suite)
 hx() { local n=$1; shift; vx "$n" hactl "$@"; }         # node hactl-args...
 until_true() { # SECS CMD...: poll CMD until it succeeds or the deadline passes
 	local end=$(($(now_ms) + $1 * 1000))
