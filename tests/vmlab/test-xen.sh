@@ -260,8 +260,13 @@ fi
 H=$(domid x1 tg-hvm)
 check "the new tg-hvm beats" until_true 90 hb_above x1 "${H:-0}" 1
 echo "# HVM crash to first heartbeat: $(secs $(($(now_ms) - T0))) s"
-check "hactl stop tg-hvm (no PV drivers: the ACPI power button, then destroy)" hx x1 stop tg-hvm --timeout 5
-check "... no domain left" no_domain x1 tg-hvm
+# no PV drivers: the ACPI power button, then destroy after 5 s; tearing an HVM
+# domain and its device model down takes seconds more under TCG, longer than
+# hactl's wait: the outcome is checked, not hactl's patience
+out=$(hx x1 stop tg-hvm --timeout 5 2>&1)
+echo "# hactl stop tg-hvm: $out"
+check "after hactl stop tg-hvm, no domain is left" until_true 90 no_domain x1 tg-hvm
+check "... and tg-hvm shows stopped" until_true 30 state_is x1 tg-hvm stopped
 
 echo "# $CHECKS checks, $FAILS failed"
 [ "$FAILS" = 0 ]
