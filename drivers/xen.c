@@ -153,14 +153,36 @@ static struct drv_guest *by_domid(uint32_t domid)
 	return NULL;
 }
 
+/* The migration stream for libxl: our own copy of the channel's fd (the
+ * caller keeps its own), and the asyncop that uses it, so that it can be
+ * aborted (libxl_ao_abort names an op by its how).  Closing our copy at the
+ * end is what ends the stream for the relay. */
+static int stream_take(struct drv_guest *g, int fd,
+		       void (*cb)(libxl_ctx *ctx, int rc, void *for_callback))
+{
+	g->mig_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (g->mig_fd < 0)
+		return -1;
+	memset(&g->mig_how, 0, sizeof(g->mig_how));
+	g->mig_how.callback = cb;
+	g->mig_how.u.for_callback = (void *)(uintptr_t)g->id;
+	return 0;
+}
+
+static void stream_close(struct drv_guest *g)
+{
+	if (g->mig_fd >= 0)
+		close(g->mig_fd);
+	g->mig_fd = -1;
+}
+
 static void guest_free(struct drv_guest *g)
 {
 	if (g->death && X.ctx)
 		libxl_evdisable_domain_death(X.ctx, g->death);
 	if (g->dc_ready)
 		libxl_domain_config_dispose(&g->dc);
-	if (g->mig_fd >= 0)
-		close(g->mig_fd);
+	stream_close(g);
 	qb_list_del(&g->list);
 	free(g);
 }
@@ -562,17 +584,23 @@ static int xen_reset(struct drv_guest *g)
 										 : (errno = EIO, -1);
 }
 
-/* Shut down with reason suspend: a migration's send suspended it here. */
-static bool is_suspended(struct drv_guest *g)
+/* 1 when the domain is shut down with reason suspend (a migration's send
+ * suspended it here), 0 when it is not, -1 when there is no such domain. */
+static int suspend_state(struct drv_guest *g)
 {
 	libxl_dominfo info;
-	bool yes;
+	int st = -1;
 
 	libxl_dominfo_init(&info);
-	yes = g->domid && libxl_domain_info(X.ctx, &info, g->domid) == 0 && info.shutdown &&
-	      info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND;
+	if (g->domid && libxl_domain_info(X.ctx, &info, g->domid) == 0)
+		st = info.shutdown && info.shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND;
 	libxl_dominfo_dispose(&info);
-	return yes;
+	return st;
+}
+
+static bool is_suspended(struct drv_guest *g)
+{
+	return suspend_state(g) == 1;
 }
 
 static void resumed(libxl_ctx *ctx, int rc, void *arg)
@@ -603,18 +631,15 @@ static void resumed(libxl_ctx *ctx, int rc, void *arg)
 static int xen_resume(struct drv_guest *g)
 {
 	libxl_asyncop_how how = { .callback = resumed };
-	libxl_dominfo info;
+	int st = suspend_state(g);
 
-	libxl_dominfo_init(&info);
-	if (libxl_domain_info(X.ctx, &info, g->domid) != 0) {
-		libxl_dominfo_dispose(&info);
+	if (st < 0) {
 		errno = ESRCH;
 		return -1;
 	}
-	libxl_dominfo_dispose(&info);
 	if (g->resuming)
 		return 0; /* resumed() follows */
-	if (is_suspended(g)) {
+	if (st == 1) {
 		how.u.for_callback = (void *)(uintptr_t)g->id;
 		g->sent = false;
 		g->resuming = true;
@@ -646,21 +671,11 @@ static int xen_mem_max(struct drv_guest *g, long mib)
 		       : (errno = EIO, -1);
 }
 
-static bool still_here(const struct drv_guest *g)
-{
-	struct drv_guest *h;
-
-	qb_list_for_each_entry(h, &X.guests, list)
-		if (h == g)
-			return true;
-	return false;
-}
-
 static void dump_done(void *arg)
 {
-	struct drv_guest *g = arg;
+	struct drv_guest *g = by_id((uint64_t)(uintptr_t)arg);
 
-	if (!still_here(g)) /* released meanwhile */
+	if (!g) /* released meanwhile */
 		return;
 	emit(g, DRV_EV_DUMP_DONE, g->dump_rc == 0 ? "ok" : "failed: libxl could not dump it",
 	     NULL);
@@ -671,7 +686,7 @@ static void dump_done(void *arg)
 static int xen_coredump(struct drv_guest *g, const char *path)
 {
 	g->dump_rc = libxl_domain_core_dump(X.ctx, g->domid, path, NULL);
-	if (qb_loop_job_add(g->host->loop, QB_LOOP_HIGH, g, dump_done) < 0)
+	if (qb_loop_job_add(g->host->loop, QB_LOOP_HIGH, (void *)(uintptr_t)g->id, dump_done) < 0)
 		return -1;
 	return 0;
 }
@@ -707,9 +722,7 @@ static void restored(libxl_ctx *ctx, int rc, void *arg)
 	if (!g)
 		return;
 	g->creating = false;
-	if (g->mig_fd >= 0)
-		close(g->mig_fd);
-	g->mig_fd = -1;
+	stream_close(g);
 	if (g->detached) {
 		guest_free(g); /* hagentd is going: an incoming copy stays for the next */
 		return;
@@ -749,23 +762,18 @@ static int xen_migrate_recv(struct drv_guest *g, int fd, const struct drv_migrat
 		errno = EBUSY;
 		return -1;
 	}
-	g->mig_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (g->mig_fd < 0)
+	if (stream_take(g, fd, restored) < 0)
 		return -1;
 	libxl_domain_restore_params_init(&params);
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
 	params.stream_version = 2; /* what libxl_domain_suspend writes */
-	memset(&g->mig_how, 0, sizeof(g->mig_how));
-	g->mig_how.callback = restored;
-	g->mig_how.u.for_callback = (void *)(uintptr_t)g->id;
 	g->creating = true;
 	rc = libxl_domain_create_restore(X.ctx, &g->dc, &g->domid, g->mig_fd, -1, &params,
 					 &g->mig_how, NULL);
 	libxl_domain_restore_params_dispose(&params);
 	if (rc != 0) {
 		g->creating = false;
-		close(g->mig_fd);
-		g->mig_fd = -1;
+		stream_close(g);
 		log_err("xen: %s: libxl refused the restore (error %d)", g->name, rc);
 		errno = EIO;
 		return -1;
@@ -782,9 +790,7 @@ static void suspended(libxl_ctx *ctx, int rc, void *arg)
 		return;
 	g->sending = false;
 	g->mig_end_ms = mono_ms();
-	if (g->mig_fd >= 0)
-		close(g->mig_fd); /* the end of the stream for the relay */
-	g->mig_fd = -1;
+	stream_close(g);
 	if (rc != 0) {
 		char r[224];
 		snprintf(g->mig_error, sizeof(g->mig_error), "libxl could not send the domain (%s)",
@@ -818,12 +824,8 @@ static int xen_migrate_send(struct drv_guest *g, int fd, const struct drv_migrat
 		errno = EBUSY;
 		return -1;
 	}
-	g->mig_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (g->mig_fd < 0)
+	if (stream_take(g, fd, suspended) < 0)
 		return -1;
-	memset(&g->mig_how, 0, sizeof(g->mig_how));
-	g->mig_how.callback = suspended;
-	g->mig_how.u.for_callback = (void *)(uintptr_t)g->id;
 	g->mig_error[0] = '\0';
 	g->mig_start_ms = mono_ms();
 	g->suspended_ms = g->mig_end_ms = 0;
@@ -831,8 +833,7 @@ static int xen_migrate_send(struct drv_guest *g, int fd, const struct drv_migrat
 	rc = libxl_domain_suspend(X.ctx, g->domid, g->mig_fd, LIBXL_SUSPEND_LIVE, &g->mig_how);
 	if (rc != 0) {
 		g->sending = false;
-		close(g->mig_fd);
-		g->mig_fd = -1;
+		stream_close(g);
 		log_err("xen: %s: libxl refused to send it (error %d)", g->name, rc);
 		errno = EIO;
 		return -1;
