@@ -5,7 +5,7 @@
 dist_noinst_SCRIPTS += tests/vmlab/vmlab tests/vmlab/mkimage tests/vmlab/init \
 	tests/vmlab/rc-hagentd tests/vmlab/fence_vmlab \
 	tests/vmlab/test-vmlab.sh tests/vmlab/test-xen.sh
-EXTRA_DIST += tests/vmlab/guest-pvh.cfg tests/vmlab/guest-hvm.cfg
+EXTRA_DIST += tests/vmlab/guest-pvh.cfg tests/vmlab/guest-hvm.cfg tests/vmlab/tap.sh
 VMLAB_TESTS = tests/vmlab/test-vmlab.sh tests/vmlab/test-xen.sh
 TESTS += $(VMLAB_TESTS)
 

@@ -30,16 +30,8 @@ VMLAB_RC=$SRC/tests/vmlab/rc-hagentd
 export VMLAB_RC
 WAIT=${VMLAB_TEST_WAIT:-90} # seconds for a membership change
 
-FAILS=0
-CHECKS=0
-ok() { CHECKS=$((CHECKS + 1)); echo "ok - $*"; }
-not_ok() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "not ok - $*"; }
-check() { # description command...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-now_ms() { date +%s%3N; }
+# shellcheck source=tests/vmlab/tap.sh
+. "$SRC/tests/vmlab/tap.sh"
 vmlab() { "$VMLAB" "$@"; }
 secs() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
 
@@ -80,14 +72,6 @@ shows() { # node members quorate(Yes/No)
 }
 timed_wait() { # node count -> prints ms since T0, fails on timeout
 	vmlab wait "$1" "$2" "$WAIT" </dev/null && echo "$(($(now_ms) - T0))"
-}
-until_true() { # SECS CMD...: poll CMD until it succeeds or the deadline passes
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.5
-	done
 }
 hagentd_members() { # node count: its hactl status lists COUNT members with hagentd up
 	[ "$(vmlab exec "$1" hactl status </dev/null 2>/dev/null | grep -c 'member, hagentd up')" = "$2" ]

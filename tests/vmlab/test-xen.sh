@@ -31,16 +31,8 @@ VMLAB_DIR=$(mktemp -d /tmp/hagent-xen-test.XXXXXX)
 export VMLAB_DIR VMLAB_RC=$SRC/tests/vmlab/rc-hagentd VMLAB_TWO_NODE=1
 unset VMLAB_KEEP
 
-FAILS=0
-CHECKS=0
-ok() { CHECKS=$((CHECKS + 1)); echo "ok - $*"; }
-not_ok() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "not ok - $*"; }
-check() { # description command...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-now_ms() { date +%s%3N; }
+# shellcheck source=tests/vmlab/tap.sh
+. "$SRC/tests/vmlab/tap.sh"
 secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 cleanup() {
 	"$VMLAB" down >/dev/null 2>&1
@@ -50,14 +42,6 @@ trap cleanup EXIT
 
 vx() { timeout 300 "$VMLAB" exec "$@" </dev/null; }    # node cmd... (never hangs the suite)
 hx() { local n=$1; shift; vx "$n" hactl "$@"; }         # node hactl-args...
-until_true() { # SECS CMD...: poll CMD until it succeeds or the deadline passes
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.3
-	done
-}
 field() { # node guest field: from hactl --json list
 	hx "$1" --json list "$2" 2>/dev/null | python3 -c '
 import json, sys
