@@ -57,6 +57,7 @@ enum gstate {
 	GS_BACKOFF,     /* waiting to restart */
 	GS_PRESERVED,   /* crashed/stopped guest kept as is (on_* = preserve) */
 	GS_FAILED,
+	GS_PREPARING,   /* its storage is being activated (agent/storage.c) */
 	GS__COUNT
 };
 
@@ -138,6 +139,13 @@ struct guest {
 	char spent_on[256];            /* nodes where its budget was spent, "a,b," */
 	pid_t orphan_pid;
 	struct guest_mig mig;
+	/* storage (agent/storage.c): active here since the last activation,
+	 * the devices it returned, a job in flight */
+	bool stor_active;
+	bool stor_shared;              /* activated for an incoming migration */
+	char stor_dev[GUEST_MAX_DISKS][128];
+	struct storjob *stor_job;
+	char stor_error[256];          /* the last failed job's reason */
 	/* what its owner last reported (shown once a local process is gone) */
 	enum gstate owner_state;
 	char owner_reason[192];

@@ -22,6 +22,7 @@
 #include "agent/conf.h"
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "lib/storage_host.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
 #include "agent/watchdog.h"
@@ -58,6 +59,7 @@ static int check_file(struct hagentd *d, const char *path)
 		else if (ops->check)
 			ops->check(cfg, diags);
 		guestcfg_check_host(cfg, diags);
+		stor_check_cfg(cfg, diags);
 	}
 	for (i = 0; i < diags->n; i++) {
 		guestcfg_diag_format(&diags->d[i], path, line, sizeof(line));

@@ -12,6 +12,7 @@
 #include "agent/cluster.h"
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "agent/storage.h"
 #include "agent/store.h"
 #include "agent/registry.h"
 #include "agent/supervise.h"
@@ -56,6 +57,7 @@ static const char *const gstate_names[GS__COUNT] = {
 	[GS_STOPPING] = "stopping",   [GS_DESTROYING] = "destroying",
 	[GS_DUMPING] = "dumping",     [GS_BACKOFF] = "restarting",
 	[GS_PRESERVED] = "preserved", [GS_FAILED] = "failed",
+	[GS_PREPARING] = "preparing",
 };
 
 static const char *const sv_event_names[SV__COUNT] = {
@@ -64,6 +66,7 @@ static const char *const sv_event_names[SV__COUNT] = {
 	[SV_CRASH] = "crash",       [SV_WATCHDOG] = "watchdog", [SV_IO_ERROR] = "io-error",
 	[SV_PAUSED] = "paused",     [SV_RESUMED] = "resumed",   [SV_EXIT] = "exit",
 	[SV_DUMP_DONE] = "dump-done", [SV_TIMER] = "timer",
+	[SV_STORAGE_OK] = "storage-ready", [SV_STORAGE_FAILED] = "storage-failed",
 };
 
 const char *gstate_name(enum gstate s)
@@ -149,6 +152,59 @@ struct guest_cfg *supervise_launch_cfg(struct guest *g, char *err, size_t errlen
 	return cfg;
 }
 
+static void dispatch(struct guest *g, struct sv_input *in);
+
+/* Activated, with a device for every disk that needs one? */
+static bool storage_ready(const struct guest *g, const struct guest_cfg *cfg)
+{
+	int i;
+
+	if (!g->stor_active || storage_busy(g))
+		return false;
+	for (i = 0; i < cfg->n_disks; i++) {
+		enum stor_kind k = cfg->disks[i].stor.kind;
+		if ((k == STOR_LVM || k == STOR_ISCSI || k == STOR_DRBD) && !g->stor_dev[i][0])
+			return false;
+	}
+	return true;
+}
+
+/* A storage job ended: an activation for a start goes on (or fails the
+ * start); one whose start was cancelled meanwhile is undone; a guest that
+ * no longer runs here lets go of what it holds. */
+static void storage_done(struct guest *g, enum storage_op op, bool ok, const char *why)
+{
+	if (op == STORAGE_PREPARE && g->state == GS_PREPARING) {
+		struct sv_input in = { .ev = ok ? SV_STORAGE_OK : SV_STORAGE_FAILED, .detail = why };
+		dispatch(g, &in);
+		return;
+	}
+	supervise_storage_settle(g);
+}
+
+void supervise_storage_settle(struct guest *g)
+{
+	char err[256];
+	/* no process here, and none to come: stopped or failed, or another
+	 * host's (its state then is what the owner reports); a migration
+	 * in flight keeps both ends' storage until it ends */
+	bool idle = !g->h && g->state != GS_PREPARING && !g->mig.job[0] &&
+		    (g->state == GS_STOPPED || g->state == GS_FAILED || !guest_is_local(g));
+
+	if (!g->stor_active || storage_busy(g) || !idle)
+		return;
+	if (storage_run(g, STORAGE_RELEASE, storage_done, err, sizeof(err)) < 0)
+		log_warn("%s: %s", g->cfg.name, err);
+}
+
+static enum gstate act_storage_failed(struct guest *g, struct sv_input *in)
+{
+	set_reason(g, "start failed: storage: %s", in->detail ? in->detail : "?");
+	log_warn("%s: %s", g->cfg.name, g->reason);
+	g->budget_spent = true; /* this host cannot run it: the cluster may place it elsewhere */
+	return fail(g);
+}
+
 static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 {
 	struct guest_cfg *cfg = NULL;
@@ -167,8 +223,19 @@ static enum gstate act_spawn(struct guest *g, struct sv_input *in)
 		return GS_STOPPED;
 	}
 	cfg = supervise_launch_cfg(g, err, sizeof(err));
+	if (cfg && storage_needed(cfg) && !storage_ready(g, cfg)) {
+		/* LV, iSCSI session, DRBD primary first; the start follows */
+		free(cfg);
+		if (storage_run(g, STORAGE_PREPARE, storage_done, err, sizeof(err)) == 0)
+			return GS_PREPARING;
+		set_reason(g, "start failed: %s", err);
+		if (in->err)
+			snprintf(in->err, in->errlen, "%s: %s", g->cfg.name, g->reason);
+		return fail(g);
+	}
 	if (cfg) {
 		g->budget_spent = false;
+		storage_apply(g, cfg);
 		rc = g->ops->start(&g->d->drv, cfg, g, &g->h, err, sizeof(err));
 	}
 	if (rc < 0) {
@@ -540,6 +607,11 @@ static const struct sv_rule rules[] = {
 	{ GS_BACKOFF, SV_STOP, act_cancel, GS_STOPPED },
 	{ GS_BACKOFF, SV_DESTROY, act_cancel, GS_STOPPED },
 
+	{ GS_PREPARING, SV_STORAGE_OK, act_spawn, NEXT_DYN },
+	{ GS_PREPARING, SV_STORAGE_FAILED, act_storage_failed, NEXT_DYN },
+	{ GS_PREPARING, SV_STOP, act_cancel, GS_STOPPED },    /* the job's end releases */
+	{ GS_PREPARING, SV_DESTROY, act_cancel, GS_STOPPED },
+
 	{ GS_STARTING, SV_RUNNING, act_running, GS_RUNNING },
 	{ GS_STARTING, SV_EXIT, act_start_exit, NEXT_DYN },
 	{ GS_STARTING, SV_STOP, act_destroy, GS_DESTROYING },
@@ -636,6 +708,8 @@ static int dispatch_rc(struct guest *g, struct sv_input *in)
 			 cause);
 		events_publish(g->d, g, from, to, cause);
 	}
+	if (from != to)
+		supervise_storage_settle(g);
 	return 0;
 }
 
@@ -685,7 +759,8 @@ int supervise_start(struct guest *g, char *err, size_t len)
 			 g->cfg.name);
 		return -1;
 	}
-	if (g->state == GS_RUNNING || g->state == GS_STARTING || g->state == GS_PAUSED) {
+	if (g->state == GS_RUNNING || g->state == GS_STARTING || g->state == GS_PAUSED ||
+	    g->state == GS_PREPARING) {
 		g->desired = DESIRED_RUNNING;
 		return 0; /* idempotent */
 	}
@@ -782,6 +857,7 @@ void supervise_resume(struct guest *g)
 		g->ops->discard_incoming(&g->d->drv, g->cfg.name);
 	}
 	if (rc == 0) {
+		g->stor_active = true; /* it runs on it: a stop releases it */
 		g->state = failed ? GS_FAILED : GS_STARTING;
 		set_reason(g, "re-attached after hagentd restart");
 		log_notice("%s: re-attached to running QEMU (pid %d)", g->cfg.name,
@@ -819,13 +895,14 @@ void supervise_quorum_lost(struct guest *g)
 		g->state = do_destroy(g, AE_HOLD);
 	} else if (g->h) {
 		g->after_exit = AE_HOLD;
-	} else if (g->state == GS_BACKOFF) {
-		g->state = GS_STOPPED;
+	} else if (g->state == GS_BACKOFF || g->state == GS_PREPARING) {
+		g->state = GS_STOPPED; /* a storage job's end then releases */
 	}
 	if (from != g->state) {
 		log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from),
 			 gstate_name(g->state), g->reason);
 		events_publish(g->d, g, from, g->state, g->reason);
+		supervise_storage_settle(g);
 	}
 }
 
@@ -854,11 +931,14 @@ void supervise_hand_off(struct guest *g, const char *why)
 		g->state = do_destroy(g, AE_HOLD);
 	else if (g->h)
 		g->after_exit = AE_HOLD;
+	else if (g->state == GS_PREPARING)
+		g->state = GS_STOPPED;
 	if (from != g->state) {
 		log_info("guest %s: %s -> %s (%s)", g->cfg.name, gstate_name(from),
 			 gstate_name(g->state), g->reason);
 		events_publish(g->d, g, from, g->state, g->reason);
 	}
+	supervise_storage_settle(g);
 }
 
 void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib)

@@ -12,6 +12,7 @@ enum sv_event {
 	SV_RUNNING, SV_POWEROFF, SV_REBOOT, SV_CRASH, SV_WATCHDOG, SV_IO_ERROR,
 	SV_PAUSED, SV_RESUMED, SV_EXIT, SV_DUMP_DONE, /* from the driver */
 	SV_TIMER,                                /* back-off or stop deadline */
+	SV_STORAGE_OK, SV_STORAGE_FAILED,        /* agent/storage.c's activation */
 	SV__COUNT
 };
 
@@ -46,6 +47,10 @@ int supervise_take_incoming(struct guest *g);
 void supervise_adopt(struct guest *g, struct drv_guest *h, long boot_mem_mib, long mem_mib);
 /* hagentd exits: let go of every guest without touching it. */
 void supervise_detach(struct guest *g);
+
+/* Releases the guest's storage when it holds some and no longer runs
+ * here (stopped, failed without a process, or owned elsewhere). */
+void supervise_storage_settle(struct guest *g);
 
 const char *gstate_name(enum gstate s);
 const char *sv_event_name(enum sv_event ev);

@@ -35,6 +35,12 @@
  * answer at the latest after this; QEMU under TCG starts in ~35 ms. */
 #define TO_CLIENT_WAIT_S 30
 
+/* A storage job (agent/storage.c): each tool in it (lvchange, iscsiadm,
+ * drbdadm) has STOR_TOOL_TIMEOUT_S (20 s, lib/storage_host.h); an iSCSI
+ * activation is three of them (discovery, login, the LUN's disk appearing),
+ * a DRBD one up to five.  This backstop covers two such disks. */
+#define TO_STORAGE_JOB_S 120
+
 /* --- cluster (agent/cluster.c) --- */
 
 /* Without a reachable corosync, try again this often (a reconnect, not a

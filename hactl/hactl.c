@@ -14,6 +14,7 @@
 #include "hactl/hactl.h"
 #include "lib/fsutil.h"
 #include "lib/guestcfg.h"
+#include "lib/storage_host.h"
 #include "proto/frame.h"
 
 #define DEFAULT_SOCKET "/run/hagent/hagentd.sock" /* run_dir's default, DESIGN.md §5 */
@@ -83,6 +84,7 @@ static int cmd_check(struct hactl *h, const struct hactl_cmd *cmd, int argc, cha
 		else if (ops->check)
 			ops->check(cfg, diags);
 		guestcfg_check_host(cfg, diags);
+		stor_check_cfg(cfg, diags); /* VG, LV, iSCSI target, DRBD resource here */
 		if (ops == &xen_driver_ops) /* what libxl needs on this host */
 			xen_config_check_host(cfg, NULL, diags);
 	}

@@ -1033,16 +1033,23 @@ static int add_disk(struct parse_ctx *pc, int idx, const char *spec)
 		}
 	} else if (d.script) {
 		/* e.g. xm's drbd:RES → block-drbd: the target is the
-		 * script's argument, not a path. */
-		kdiag(pc, DIAG_WARNING, "%sblock script %s is not run by hagent; target \"%s\" used as a path",
-		      what, QV(d.script), QV(d.pdev_path));
-		if (put_str(pc, gd->target, sizeof(gd->target), d.pdev_path, "disk target") < 0)
+		 * script's argument, not a path; hagent prepares the storage
+		 * itself (agent/storage.c) and hands the driver the device. */
+		if (put_str(pc, gd->script, sizeof(gd->script), d.script, "block script") < 0 ||
+		    put_str(pc, gd->target, sizeof(gd->target), d.pdev_path, "disk target") < 0)
 			goto out;
 	} else if (gd->backend == DISK_FILE) {
 		if (resolve_path(pc, gd->target, sizeof(gd->target), d.pdev_path, "disk target") < 0)
 			goto out;
 	} else if (put_str(pc, gd->target, sizeof(gd->target), d.pdev_path, "disk target") < 0) {
 		goto out;
+	}
+	{
+		char err[256];
+		if (stor_classify(gd->target, gd->script, &gd->stor, err, sizeof(err)) < 0) {
+			kdiag(pc, DIAG_ERROR, "%s%s", what, err);
+			goto out;
+		}
 	}
 	c->n_disks++;
 	ret = 0;
@@ -1651,6 +1658,8 @@ int guestcfg_check_host(const struct guest_cfg *cfg, struct guestcfg_diags *diag
 
 		if (!d->target[0])
 			continue; /* empty cdrom drive */
+		if (d->stor.kind == STOR_LVM || d->stor.kind == STOR_DRBD || d->stor.kind == STOR_ISCSI)
+			continue; /* its device appears once hagent activates it */
 		if (check_path(diags, "disk", what, d->target, phy) < 0)
 			ret = -1;
 	}

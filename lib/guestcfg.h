@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "storage.h"
+
 #define GUEST_NAME_MAX 64   /* bytes incl. NUL; names match [A-Za-z0-9_.-]+ */
 #define GUEST_MAX_DISKS 16
 #define GUEST_MAX_VIFS 8
@@ -37,6 +39,8 @@ struct guest_disk {
 	enum disk_backend backend;
 	bool cdrom;
 	bool readonly;
+	char script[64];        /* block script (drbd:, iscsi:, script=), "" = none */
+	struct stor_ref stor;   /* what the storage is (lib/storage.h) */
 };
 
 struct guest_vif {

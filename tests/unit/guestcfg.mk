@@ -13,3 +13,9 @@ EXTRA_DIST += \
 	tests/unit/data/guestcfg/xlexample.pvlinux \
 	tests/unit/data/guestcfg/xlexample.pvhlinux \
 	tests/unit/data/guestcfg/relkernel.cfg
+
+check_PROGRAMS += tests/unit/test_storage
+TESTS += tests/unit/test_storage
+tests_unit_test_storage_SOURCES = tests/unit/test_storage.c
+tests_unit_test_storage_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_storage_LDADD = $(HAGENT_LIBS) $(CMOCKA_LIBS)
