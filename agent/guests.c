@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "agent/guests.h"
+#include "agent/storage.h"
 
 static void brief_from(struct guest_brief *b, const struct guest_cfg *c)
 {
@@ -93,12 +94,14 @@ void guests_insert(struct hagentd *d, struct guest *g)
 {
 	qb_list_add_tail(&g->list, &d->guests);
 	d->n_guests++;
+	storage_guests_changed(d);
 }
 
 void guests_unlink(struct hagentd *d, struct guest *g)
 {
 	qb_list_del(&g->list);
 	d->n_guests--;
+	storage_guests_changed(d);
 }
 
 struct guest *guests_find(struct hagentd *d, const char *name)

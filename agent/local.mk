@@ -7,7 +7,8 @@ libagent_a_SOURCES = agent/hagentd.h agent/timeouts.h \
 	agent/cluster.c agent/cluster.h agent/registry.c agent/registry.h \
 	agent/fence.c agent/fence.h agent/watchdog.c agent/watchdog.h \
 	agent/placement.c agent/placement.h agent/testhold.c agent/testhold.h \
-	agent/storage.c agent/storage.h
+	agent/storage.c agent/storage.h agent/storage_state.c \
+	agent/peerfence.c agent/peerfence.h
 libagent_a_CFLAGS = $(AM_CFLAGS)
 AGENT_LIBS = libagent.a $(HAGENT_LIBS) $(COROSYNC_LIBS) $(GNUTLS_LIBS)
 

@@ -22,6 +22,8 @@
 #include "agent/conf.h"
 #include "agent/control.h"
 #include "agent/guests.h"
+#include "agent/peerfence.h"
+#include "agent/storage.h"
 #include "lib/storage_host.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
@@ -243,6 +245,7 @@ int main(int argc, char **argv)
 	 * refuses them, saying why */
 	if (strcmp(d->conf.cluster, "none"))
 		(void)migrate_init(d);
+	storage_monitor_start(d);
 	if (watchdog_start(d, why, sizeof(why)) < 0) {
 		fprintf(stderr, "hagentd: %s\n", why);
 		log_err("%s: refusing to run guests without the self-fencing it promises", why);
@@ -261,6 +264,9 @@ int main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1");
 	watchdog_stop(d);
+	storage_monitor_stop(d);
+	storage_shutdown(d);
+	peerfence_shutdown(d);
 	migrate_fini(d);
 	cluster_stop(d);
 	control_close(d);

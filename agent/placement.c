@@ -111,11 +111,26 @@ static void free_list(const struct pview *v, char *out, size_t len)
 				      v->n[i].cap_mb);
 }
 
-static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *cfg,
-			    const char *exclude, bool skip_spent, char *why, size_t whylen)
+/* Does the host's own storage report keep g off it? */
+static bool storage_bars(struct hagentd *d, const struct guest *g, const struct pnode *p,
+			 char *stor_why, size_t len)
+{
+	char r[256];
+
+	if (!registry_storage_unusable(d, p->name, g->cfg.name, r, sizeof(r)))
+		return false;
+	if (!stor_why[0])
+		snprintf(stor_why, len, "%s: %s", p->name, r);
+	return true;
+}
+
+static struct pnode *choose(struct hagentd *d, struct pview *v, struct guest *g,
+			    struct guest_cfg *cfg, const char *exclude, bool skip_spent, char *why,
+			    size_t whylen)
 {
 	struct pnode *best = NULL;
 	bool any_up = false, any_spent = false;
+	char stor_why[320] = "";
 	int i, k;
 
 	if (cfg && cfg->n_ha_nodes > 0) {
@@ -128,6 +143,8 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 				continue;
 			}
 			any_up = true;
+			if (storage_bars(d, g, p, stor_why, sizeof(stor_why)))
+				continue;
 			if (room(p, g))
 				return p;
 		}
@@ -141,7 +158,7 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 				continue;
 			}
 			any_up = true;
-			if (!room(p, g))
+			if (storage_bars(d, g, p, stor_why, sizeof(stor_why)) || !room(p, g))
 				continue;
 			if (!best || p->n_guests < best->n_guests ||
 			    (p->n_guests == best->n_guests && p->id < best->id))
@@ -157,6 +174,8 @@ static struct pnode *choose(struct pview *v, struct guest *g, struct guest_cfg *
 	} else if (why && !any_up) {
 		snprintf(why, whylen, "%s", cfg && cfg->n_ha_nodes ? "none of its ha_nodes is up"
 							      : "no other host is up");
+	} else if (why && stor_why[0]) {
+		snprintf(why, whylen, "no host up has usable storage and room for it (%s)", stor_why);
 	} else if (why) {
 		char list[512];
 		free_list(v, list, sizeof(list));
@@ -175,7 +194,7 @@ const char *placement_choose(struct hagentd *d, struct guest *g, const char *exc
 
 	if (v) {
 		view_build(d, v);
-		p = choose(v, g, cfg, exclude, skip_spent, why, whylen);
+		p = choose(d, v, g, cfg, exclude, skip_spent, why, whylen);
 		name = p ? p->name : NULL;
 	} else if (why) {
 		snprintf(why, whylen, "out of memory");
@@ -191,6 +210,7 @@ bool placement_fits(struct hagentd *d, struct guest *g, const char *node, char *
 	struct pview *v = calloc(1, sizeof(*v));
 	struct pnode *p;
 	bool ok = false;
+	char r[256];
 
 	if (!v) {
 		snprintf(why, whylen, "out of memory");
@@ -202,6 +222,8 @@ bool placement_fits(struct hagentd *d, struct guest *g, const char *node, char *
 		snprintf(why, whylen, "%s is in standby (hactl node online %s)", node, node);
 	else if (!p)
 		snprintf(why, whylen, "the hagentd of %s is not in the cluster now", node);
+	else if (registry_storage_unusable(d, node, g->cfg.name, r, sizeof(r)))
+		snprintf(why, whylen, "its storage is not usable on %s: %s", node, r);
 	else if (!(ok = room(p, g)))
 		snprintf(why, whylen, "%s has %" PRIu64 " of %" PRIu64 " MiB free; %s needs %" PRIu64
 			 " MiB", node, p->cap_mb > p->used_mb ? p->cap_mb - p->used_mb : 0, p->cap_mb,
@@ -250,7 +272,7 @@ static bool absorbs(struct hagentd *d, const struct pview *base, const char *los
 	}
 	for (i = 0; ok && i < n; i++) {
 		struct guest_cfg *cfg = guests_load_cfg(list[i]);
-		struct pnode *p = choose(v, list[i], cfg, lost, false, NULL, 0);
+		struct pnode *p = choose(d, v, list[i], cfg, lost, false, NULL, 0);
 		free(cfg);
 		if (!p) {
 			snprintf(why, whylen, "%s (%ld MiB) would fit nowhere", list[i]->cfg.name,

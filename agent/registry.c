@@ -12,8 +12,10 @@
 #include "agent/control.h"
 #include "agent/fence.h"
 #include "agent/guests.h"
+#include "agent/peerfence.h"
 #include "agent/placement.h"
 #include "agent/registry.h"
+#include "agent/storage.h"
 #include "agent/requests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
@@ -67,6 +69,8 @@ struct registry {
 		bool standby;        /* takes no guest; its own were migrated away */
 		bool evacuating;
 		char evacuation[256]; /* outcome of its last evacuation */
+		char storage[2048];  /* its storage, a line per item (STORAGE) */
+		char unusable[4096]; /* "GUEST\tREASON\n" per guest it cannot run */
 	} nodes[REG_MAX_SENDERS];
 	size_t n_nodes;
 	/* undefined guests: a host that was away must not bring them back */
@@ -555,6 +559,7 @@ static void apply_fenced(struct hagentd *d, uint32_t from, const Hagent__RegOp *
 
 	log_notice("registry: node %s fenced (by node %" PRIu32 ": %s); recovering its guests",
 		   op->node, from, op->reason ? op->reason : "");
+	peerfence_fenced(d, op->node); /* DRBD on a survivor may promote now */
 	events_publish_node(d, op->node, "lost", "fenced",
 			    op->reason && op->reason[0] ? op->reason : "fenced");
 	if (!strcmp(op->node, d->conf.node_name)) {
@@ -790,6 +795,7 @@ static void send_sync(struct hagentd *d)
 	op.mig_port = (uint32_t)d->conf.migration_port;
 	op.standby = d->standby;
 	op.evacuation = d->evacuation;
+	storage_published(d, (const char **)&op.storage, (const char **)&op.unusable);
 	op.records = ptrs;
 	op.n_records = i;
 	if (mcast(d, &op) < 0) {
@@ -853,6 +859,8 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 		n->standby = op->standby;
 		snprintf(n->evacuation, sizeof(n->evacuation), "%s",
 			 op->evacuation ? op->evacuation : "");
+		snprintf(n->storage, sizeof(n->storage), "%s", op->storage ? op->storage : "");
+		snprintf(n->unusable, sizeof(n->unusable), "%s", op->unusable ? op->unusable : "");
 	}
 	if (n && n->incompatible) {
 		/* Not merged: its records might mean something else.  It counts
@@ -891,6 +899,26 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 }
 
 /* hactl node standby|online NODE, and the standby node's "evacuated". */
+/* A member's storage as it sees it: placement keeps guests off a host
+ * whose storage for them is unusable.  Only the member itself says so. */
+static void apply_storage(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
+{
+	struct reg_node *n = node_info(reg_of(d), from, true);
+	const char *name = cluster_node_name(d, from);
+
+	if (!n || !name || !op->node || strcmp(op->node, name)) {
+		log_warn("registry: storage report for '%.64s' from node %" PRIu32 " ignored",
+			 op->node ? op->node : "", from);
+		return;
+	}
+	if (strcmp(n->unusable, op->unusable ? op->unusable : ""))
+		log_notice("registry: %s: storage keeps off it: %s", name,
+			   op->unusable && op->unusable[0] ? op->unusable : "nothing");
+	snprintf(n->storage, sizeof(n->storage), "%s", op->storage ? op->storage : "");
+	snprintf(n->unusable, sizeof(n->unusable), "%s", op->unusable ? op->unusable : "");
+	registry_check_recovery(d); /* a guest waiting for a usable host may have one now */
+}
+
 static void apply_node_mode(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
 {
 	struct reg_node *n;
@@ -955,7 +983,9 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 	}
 	if (op->kind != HAGENT__REG_OP__KIND__SYNC &&
 	    (!op->name || !guest_name_valid(op->name)) &&
-	    op->kind != HAGENT__REG_OP__KIND__FENCED && op->kind != HAGENT__REG_OP__KIND__NODE_MODE) {
+	    op->kind != HAGENT__REG_OP__KIND__FENCED && op->kind != HAGENT__REG_OP__KIND__NODE_MODE &&
+	    op->kind != HAGENT__REG_OP__KIND__STORAGE && op->kind != HAGENT__REG_OP__KIND__DRBD_OUTDATE &&
+	    op->kind != HAGENT__REG_OP__KIND__DRBD_OUTDATED) {
 		log_warn("registry: change without a valid guest name from node %" PRIu32
 			 " ignored", from);
 		goto out;
@@ -972,6 +1002,9 @@ static void apply(struct hagentd *d, uint32_t from, const uint8_t *msg, size_t l
 	case HAGENT__REG_OP__KIND__MIGRATE:
 	case HAGENT__REG_OP__KIND__MIG_PHASE: migrate_apply(d, from, op); break;
 	case HAGENT__REG_OP__KIND__NODE_MODE: apply_node_mode(d, from, op); break;
+	case HAGENT__REG_OP__KIND__STORAGE: apply_storage(d, from, op); break;
+	case HAGENT__REG_OP__KIND__DRBD_OUTDATE:
+	case HAGENT__REG_OP__KIND__DRBD_OUTDATED: peerfence_apply(d, from, op); break;
 	default:
 		log_warn("registry: unknown change kind %d from node %" PRIu32 " ignored",
 			 op->kind, from);
@@ -1072,6 +1105,7 @@ void registry_confchg(struct hagentd *d, const uint32_t *members, size_t n_membe
 	if (n_joined)
 		send_sync(d);
 	migrate_members_changed(d);
+	peerfence_members_changed(d);
 	if (!r->synced && r->joined_seen && r->n_awaiting == 0) {
 		r->synced = true;
 		start_owned(d);
@@ -1145,6 +1179,14 @@ static void fence_lost(struct hagentd *d, struct registry *r, const char *node)
 	}
 	snprintf(r->note, sizeof(r->note),
 		 "%s is lost and has neither a fence agent nor a watchdog: its guests wait", node);
+}
+
+void registry_fence_lost(struct hagentd *d, const char *node)
+{
+	struct registry *r = reg_of(d);
+
+	if (r && !cluster_is_member(d, node))
+		fence_lost(d, r, node);
 }
 
 void registry_check_recovery(struct hagentd *d)
@@ -1258,6 +1300,41 @@ bool registry_node_standby(struct hagentd *d, const char *name)
 		return false;
 	n = node_info(reg_of(d), id, false);
 	return n && n->standby;
+}
+
+bool registry_storage_unusable(struct hagentd *d, const char *node, const char *guest, char *why,
+			       size_t len)
+{
+	struct reg_node *n;
+	size_t gl = strlen(guest);
+	const char *p;
+	uint32_t id;
+
+	if (!reg_of(d) || !cluster_node_id(d, node, &id) || !(n = node_info(reg_of(d), id, false)))
+		return false;
+	for (p = n->unusable; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		if (!strncmp(p, guest, gl) && p[gl] == '\t') {
+			const char *r = p + gl + 1;
+			size_t rl = strcspn(r, "\n");
+			if (why)
+				snprintf(why, len, "%.*s", (int)rl, r);
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *registry_node_storage(struct hagentd *d, const char *name, const char **unusable)
+{
+	struct reg_node *n;
+	uint32_t id;
+
+	*unusable = "";
+	if (!reg_of(d) || !cluster_node_id(d, name, &id) ||
+	    !(n = node_info(reg_of(d), id, false)))
+		return "";
+	*unusable = n->unusable;
+	return n->storage;
 }
 
 const char *registry_node_mode(struct hagentd *d, const char *name, const char **evacuation)

@@ -62,6 +62,14 @@ bool registry_node_endpoint(struct hagentd *d, const char *name, char *addr, siz
 bool registry_node_standby(struct hagentd *d, const char *name);
 /* "online", "evacuating" or "standby", and its last evacuation's outcome. */
 const char *registry_node_mode(struct hagentd *d, const char *name, const char **evacuation);
+/* Fence a lost node as recovery does (its agent, or its watchdog); FENCED
+ * follows.  Nothing when it is a member. */
+void registry_fence_lost(struct hagentd *d, const char *node);
+/* Has node said its storage cannot run guest?  why gets its reason. */
+bool registry_storage_unusable(struct hagentd *d, const char *node, const char *guest, char *why,
+			       size_t len);
+/* node's storage lines, and its unusable list ("GUEST\tREASON\n"...) */
+const char *registry_node_storage(struct hagentd *d, const char *name, const char **unusable);
 
 /* Why a lost node's guests wait, for `hactl status` ("" when none). */
 const char *registry_recovery_note(struct hagentd *d);

@@ -14,6 +14,7 @@
 #include "agent/guests.h"
 #include "agent/placement.h"
 #include "agent/registry.h"
+#include "agent/peerfence.h"
 #include "agent/requests.h"
 #include "agent/store.h"
 #include "agent/supervise.h"
@@ -119,6 +120,8 @@ static void fill_cluster(struct hagentd *d, Hagent__Response *resp)
 		ninfo[i].fencing = fencing[i];
 		ninfo[i].mode = (char *)registry_node_mode(d, v->nodes[i].name,
 							   (const char **)&ninfo[i].evacuation);
+		ninfo[i].storage = (char *)registry_node_storage(d, v->nodes[i].name,
+								 (const char **)&ninfo[i].unusable);
 		nptrs[i] = &ninfo[i];
 	}
 	placement_absorb(d, absorb, sizeof(absorb));
@@ -690,6 +693,7 @@ static const struct request_def request_table[] = {
 	{ "migrate-abort", 1, 1, migrate_req_abort },
 	{ "node-standby", 1, 1, evacuate_req_standby },
 	{ "node-online", 1, 1, evacuate_req_online },
+	{ "fence-peer", 2, 2, peerfence_req },
 };
 
 /* Requests that change guests: in a cluster they go through the registry,

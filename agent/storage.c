@@ -19,10 +19,15 @@
 
 #include "agent/guests.h"
 #include "agent/storage.h"
+#include "agent/supervise.h"
 #include "agent/timeouts.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/storage_host.h"
+
+/* how long a window's close waits for the peer to let go (within the job's
+ * deadline, TO_STORAGE_JOB_S) */
+#define WINDOW_CLOSE_WAIT_MS 90000
 
 struct storjob {
 	struct hagentd *d;
@@ -138,9 +143,17 @@ static int child_main(const struct guest_cfg *cfg, enum storage_op op, int fd)
 			rc = stor_release(&dk->stor, dk->target, err, sizeof(err));
 			break;
 		case STORAGE_WINDOW_OPEN:
-		case STORAGE_WINDOW_CLOSE:
-			rc = stor_window(&dk->stor, op == STORAGE_WINDOW_OPEN, err, sizeof(err));
+			rc = stor_window(&dk->stor, true, err, sizeof(err));
 			break;
+		case STORAGE_WINDOW_CLOSE: {
+			/* refused while the peer is still a primary: its release
+			 * follows the commit within a few seconds */
+			uint64_t end = now_ms() + WINDOW_CLOSE_WAIT_MS;
+			while ((rc = stor_window(&dk->stor, false, err, sizeof(err))) < 0 &&
+			       now_ms() < end)
+				poll(NULL, 0, 1000);
+			break;
+		}
 		}
 		if (rc < 0) {
 			put_err(fd, dk, err); /* a release goes on with the other disks */
@@ -210,7 +223,9 @@ static void job_end(struct storjob *j)
 			snprintf(g->stor_error, sizeof(g->stor_error), "%s", why);
 		if (j->done)
 			j->done(g, j->op, ok, why);
+		supervise_storage_settle(g); /* what ended meanwhile lets go now */
 	}
+	storage_kick(d, "storage job ended");
 	free(j);
 }
 

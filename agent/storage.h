@@ -36,4 +36,17 @@ const char *storage_op_name(enum storage_op op);
 /* hagentd exits: jobs are left to finish on their own. */
 void storage_shutdown(struct hagentd *d);
 
+/* This host's view of its guests' storage (agent/storage_state.c): probed
+ * in a child on kernel uevents, DRBD events, guest changes and job ends
+ * (and a slow backstop), published as RegOp STORAGE when it changes. */
+void storage_monitor_start(struct hagentd *d);
+void storage_monitor_stop(struct hagentd *d);
+/* Something may have changed: probe again soon (debounced).  why: for the log. */
+void storage_kick(struct hagentd *d, const char *why);
+/* A guest was defined or undefined. */
+void storage_guests_changed(struct hagentd *d);
+/* The last probe's texts: a line per storage item, "GUEST\tREASON\n" per
+ * guest this host cannot run (for the SYNC). */
+void storage_published(struct hagentd *d, const char **info, const char **bad);
+
 #endif

@@ -41,6 +41,22 @@
  * a DRBD one up to five.  This backstop covers two such disks. */
 #define TO_STORAGE_JOB_S 120
 
+/* Storage state (agent/storage_state.c) follows events (uevents, DRBD's
+ * events2); triggers closer than the debounce make one probe (an LV
+ * activation alone brings several uevents).  The backstop catches what no
+ * event reports (a VG's metadata changed by another host), at the cost of
+ * one lvs/drbdadm round a minute.  A drbdsetup events2 that ended is
+ * started again after the retry. */
+/* `hactl fence-peer` (DRBD's fence-peer handler) waits this long for the
+ * peer's outdate or its fencing unless told otherwise: a fencing takes the
+ * lost node's detection (token + consensus) plus its agent's run; DRBD's
+ * own handler timeout should be longer still. */
+#define TO_FENCE_PEER_S 90
+
+#define TO_STORAGE_DEBOUNCE_MS 300
+#define TO_STORAGE_REFRESH_S 60
+#define TO_STORAGE_EVENTS_RETRY_S 10
+
 /* --- cluster (agent/cluster.c) --- */
 
 /* Without a reachable corosync, try again this often (a reconnect, not a

@@ -166,6 +166,50 @@ static int cmd_timed(struct hactl *h, const struct hactl_cmd *cmd, int argc, cha
 	return simple_request(h, cmd->name, 1, rest);
 }
 
+/* DRBD's fence-peer handler asks: prints outdated, refused or fenced. */
+static int cmd_fence_peer(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
+{
+	Hagent__Request req = HAGENT__REQUEST__INIT;
+	Hagent__Response *resp;
+	char *rest[2];
+	int i, n = 0, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			char *end;
+			long t = strtol(argv[++i], &end, 10);
+			if (*end || t <= 0 || t > 86400) {
+				fprintf(stderr, "hactl: --timeout expects seconds (1..86400)\n");
+				return 2;
+			}
+			h->timeout_s = (unsigned)t;
+		} else if (n < 2) {
+			rest[n++] = argv[i];
+		} else {
+			n = 3;
+			break;
+		}
+	}
+	if (n != 2) {
+		fprintf(stderr, "usage: hactl %s %s\n", cmd->name, cmd->args);
+		return 2;
+	}
+	req.command = "fence-peer";
+	req.args = rest;
+	req.n_args = 2;
+	req.timeout_s = h->timeout_s;
+	resp = client_call(h, &req, NULL);
+	if (!resp)
+		return 1;
+	if (resp->status == 0 && resp->n_messages == 1) {
+		printf("%s\n", resp->messages[0]);
+		hagent__response__free_unpacked(resp, NULL);
+		return 0;
+	}
+	rc = client_finish(h, resp);
+	return rc ? rc : 1;
+}
+
 static int cmd_console(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
 {
 	Hagent__Request req = HAGENT__REQUEST__INIT;
@@ -286,6 +330,9 @@ static const struct hactl_cmd commands[] = {
 	  "standby: move every guest away by live migration, take none; online: allow again", 2,
 	  3, "", cmd_node },
 	{ "console", "GUEST", "serial console; Ctrl-] leaves", 1, 1, "guest", cmd_console },
+	{ "fence-peer", "RESOURCE PEER [--timeout S]",
+	  "DRBD's fence-peer handler: outdate PEER's disk of RESOURCE, or fence PEER if lost", 2, 4,
+	  "", cmd_fence_peer },
 	{ "mem-set", "GUEST MIB", "set the memory target (balloon)", 2, 2, "guest", cmd_simple },
 	{ "mem-max", "GUEST MIB", "set the maximum memory", 2, 2, "guest", cmd_simple },
 	{ "events", "", "follow state transitions as they happen", 0, 0, "", cmd_events },

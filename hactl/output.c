@@ -38,6 +38,27 @@ static json_t *guest_json(const Hagent__GuestInfo *g)
 	return o;
 }
 
+/* "Storage of n1:" and its lines; "  keeps off: GUEST (REASON)" per guest */
+static void print_storage(const Hagent__NodeInfo *n)
+{
+	const char *p;
+
+	if ((!n->storage || !n->storage[0]) && (!n->unusable || !n->unusable[0]))
+		return;
+	printf("Storage of %s:\n", n->name);
+	for (p = n->storage ? n->storage : ""; *p;) {
+		size_t l = strcspn(p, "\n");
+		printf("  %.*s\n", (int)l, p);
+		p += l + (p[l] == '\n');
+	}
+	for (p = n->unusable ? n->unusable : ""; *p;) {
+		size_t l = strcspn(p, "\n"), t = strcspn(p, "\t");
+		if (t < l)
+			printf("  cannot run %.*s: %.*s\n", (int)t, p, (int)(l - t - 1), p + t + 1);
+		p += l + (p[l] == '\n');
+	}
+}
+
 static json_t *cluster_json(const Hagent__ClusterInfo *c)
 {
 	json_t *nodes = json_array();
@@ -45,14 +66,16 @@ static json_t *cluster_json(const Hagent__ClusterInfo *c)
 
 	for (i = 0; i < c->n_nodes; i++)
 		json_array_append_new(
-			nodes, json_pack("{s:s, s:i, s:b, s:b, s:b, s:I, s:I, s:i, s:s}", "name",
+			nodes, json_pack("{s:s, s:i, s:b, s:b, s:b, s:I, s:I, s:i, s:s, s:s, s:s}", "name",
 					 c->nodes[i]->name, "id", (int)c->nodes[i]->id, "member",
 					 c->nodes[i]->member, "hagentd", c->nodes[i]->hagentd, "local",
 					 c->nodes[i]->local, "capacity_mb",
 					 (json_int_t)c->nodes[i]->capacity_mb, "used_mb",
 					 (json_int_t)c->nodes[i]->used_mb, "watchdog_s",
 					 (int)c->nodes[i]->watchdog_s, "fencing",
-					 c->nodes[i]->fencing ? c->nodes[i]->fencing : ""));
+					 c->nodes[i]->fencing ? c->nodes[i]->fencing : "", "storage",
+					 c->nodes[i]->storage ? c->nodes[i]->storage : "", "unusable",
+					 c->nodes[i]->unusable ? c->nodes[i]->unusable : ""));
 	return json_pack("{s:s, s:b, s:i, s:i, s:i, s:o, s:s, s:s, s:s}", "name", c->name,
 			 "quorate", c->quorate, "votes", (int)c->votes, "expected_votes",
 			 (int)c->expected_votes, "quorum", (int)c->quorum, "nodes", nodes, "note",
@@ -92,6 +115,8 @@ static void print_cluster(const Hagent__Response *resp)
 	for (i = 0; i < c->n_nodes; i++)
 		if (c->nodes[i]->evacuation && c->nodes[i]->evacuation[0])
 			printf("Evacuation of %s: %s\n", c->nodes[i]->name, c->nodes[i]->evacuation);
+	for (i = 0; i < c->n_nodes; i++)
+		print_storage(c->nodes[i]);
 	printf("\n");
 }
 

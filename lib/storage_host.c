@@ -127,6 +127,9 @@ int stor_run(char *const argv[], int timeout_s, char *out, size_t outlen)
 	return -1;
 }
 
+/* a migration's destination waits this long for the source's window */
+#define DRBD_PEER_WAIT_MS 15000
+
 #define RUN(out, ...) stor_run((char *const[]){ __VA_ARGS__, NULL }, STOR_TOOL_TIMEOUT_S, out, sizeof(out))
 
 /* the first line of a tool's message, for an error */
@@ -532,9 +535,17 @@ int stor_activate(const struct stor_ref *r, const char *target, bool shared, cha
 			return -1;
 		}
 		if (!st.active) {
-			rc = RUN(out, "drbdadm", "primary", res);
+			/* a migration's destination: the second primary of the
+			 * window, which the source opens at the same time */
+			long long end = mono_ms() + (shared ? DRBD_PEER_WAIT_MS : 0);
+			if (shared && stor_window(r, true, err, errlen) < 0)
+				return -1;
+			while ((rc = RUN(out, "drbdadm", "primary", res)) != 0 && mono_ms() < end)
+				poll(NULL, 0, 500);
 			if (rc != 0) {
 				say(err, errlen, "drbdadm primary %s failed: %s", res, first_line(out));
+				if (shared)
+					RUN(out, "drbdadm", "net-options", "--allow-two-primaries=no", res);
 				return -1;
 			}
 		}
@@ -575,6 +586,9 @@ int stor_release(const struct stor_ref *r, const char *target, char *err, size_t
 			say(err, errlen, "drbdadm secondary %s failed: %s", res, first_line(out));
 			return -1;
 		}
+		/* a migration's window, if one was open, ends with this host's
+		 * primary role; the other end closes it too */
+		RUN(out, "drbdadm", "net-options", "--allow-two-primaries=no", res);
 		return 0;
 	default:
 		return 0;

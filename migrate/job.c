@@ -17,6 +17,7 @@
 #include "agent/placement.h"
 #include "agent/registry.h"
 #include "agent/requests.h"
+#include "agent/storage.h"
 #include "agent/supervise.h"
 #include "agent/testhold.h"
 #include "agent/timeouts.h"
@@ -315,7 +316,12 @@ static void dst_event(void *owner, enum drv_event ev, const char *detail,
 		j->ops->release(j->h);
 		j->h = NULL;
 		if (!j->g) {
-			free(j); /* aborted: this was what we waited for */
+			/* aborted: this was what we waited for; the storage it had
+			 * open may be released now */
+			struct guest *g = guests_find(j->d, j->guest);
+			free(j);
+			if (g)
+				supervise_storage_settle(g);
 			return;
 		}
 		job_abort_send(j, "the incoming QEMU on %s exited: %s", j->d->conf.node_name,
@@ -344,12 +350,53 @@ static void dst_event(void *owner, enum drv_event ev, const char *detail,
 	}
 }
 
+static void dst_start_incoming(struct migjob *j)
+{
+	struct hagentd *d = j->d;
+	struct guest *g = j->g;
+	struct guest_cfg *cfg;
+	char err[256] = "out of memory";
+	int rc = -1;
+
+	cfg = supervise_launch_cfg(g, err, sizeof(err));
+	if (cfg) {
+		j->boot_mem_mib = cfg->maxmem_mib;
+		j->mem_mib = cfg->memory_mib;
+		storage_apply(g, cfg);
+		rc = g->ops->start_incoming(&j->host, cfg, j, &j->h, err, sizeof(err));
+	}
+	free(cfg);
+	if (rc < 0) {
+		j->h = NULL;
+		job_abort_send(j, "cannot start the incoming %s on %s: %s",
+			       !strcmp(j->ops->name, "xen") ? "domain" : "QEMU", d->conf.node_name, err);
+	}
+}
+
+/* The destination's storage is active beside the source's (a second DRBD
+ * primary, the LV active here too): the incoming guest may open it. */
+static void dst_storage_done(struct guest *g, enum storage_op op, bool ok, const char *why)
+{
+	struct migjob *j = g->mig.local;
+
+	(void)op;
+	if (!j || j->src || !j->g) {
+		supervise_storage_settle(g); /* the job ended meanwhile */
+		return;
+	}
+	if (!ok) {
+		job_abort_send(j, "storage on %s: %s", g->d->conf.node_name, why);
+		return;
+	}
+	dst_start_incoming(j);
+}
+
 static void dst_prepare(struct hagentd *d, struct guest *g)
 {
 	struct migjob *j = job_new(d, g, false);
 	struct guest_cfg *cfg;
-	char err[256] = "out of memory";
-	int rc = -1;
+	char err[256];
+	bool needed;
 
 	if (!j) {
 		log_crit("migration of %s: out of memory", g->cfg.name);
@@ -357,17 +404,15 @@ static void dst_prepare(struct hagentd *d, struct guest *g)
 	}
 	j->host = d->drv;
 	j->host.event = dst_event;
-	cfg = supervise_launch_cfg(g, err, sizeof(err));
-	if (cfg) {
-		j->boot_mem_mib = cfg->maxmem_mib;
-		j->mem_mib = cfg->memory_mib;
-		rc = g->ops->start_incoming(&j->host, cfg, j, &j->h, err, sizeof(err));
-	}
+	cfg = guests_load_cfg(g);
+	needed = cfg && storage_needed(cfg);
 	free(cfg);
-	if (rc < 0) {
-		j->h = NULL;
-		job_abort_send(j, "cannot start the incoming QEMU on %s: %s", d->conf.node_name, err);
+	if (!needed) {
+		dst_start_incoming(j);
+		return;
 	}
+	if (storage_run(g, STORAGE_PREPARE_SHARED, dst_storage_done, err, sizeof(err)) < 0)
+		job_abort_send(j, "storage on %s: %s", d->conf.node_name, err);
 }
 
 static int chan_verify(void *arg, const struct mchan_hello *h, char *why, size_t len)
@@ -688,6 +733,13 @@ static void end_aborted(struct hagentd *d, struct guest *g, const char *why)
 		job_release(j);
 	}
 	job_forget(g);
+	if (local_node(d, g->mig.src) && g->stor_active) {
+		char err[256];
+		/* the source keeps the guest: no second primary any more */
+		if (storage_run(g, STORAGE_WINDOW_CLOSE, NULL, err, sizeof(err)) < 0)
+			log_warn("%s: %s", g->cfg.name, err);
+	}
+	supervise_storage_settle(g);
 }
 
 /* A MIGRATE refused: answer its client, and tell an evacuation of ours. */
@@ -773,10 +825,15 @@ static void apply_migrate(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 	g->mig.local = NULL;
 	publish(d, g, "none", "prepare", "migration requested");
 	registry_answer(d, from, op, 0, NULL);
-	if (local_node(d, g->mig.dst))
+	if (local_node(d, g->mig.dst)) {
 		dst_prepare(d, g);
-	else if (local_node(d, g->mig.src))
+	} else if (local_node(d, g->mig.src)) {
+		char err[256];
+		/* DRBD: the destination becomes a second primary */
+		if (g->stor_active && storage_run(g, STORAGE_WINDOW_OPEN, NULL, err, sizeof(err)) < 0)
+			log_warn("%s: %s", g->cfg.name, err);
 		src_begin(d, g);
+	}
 }
 
 /* The destination resumes its copy: the registry made it the guest. */
@@ -839,6 +896,14 @@ static void commit(struct hagentd *d, struct guest *g)
 		return;
 	}
 	j->ended = true;
+	if (!j->src && g->stor_shared) {
+		char err[256];
+		/* the source goes secondary once its copy is gone; then this
+		 * host is the only primary again (the job retries till then) */
+		g->stor_shared = false;
+		if (storage_run(g, STORAGE_WINDOW_CLOSE, NULL, err, sizeof(err)) < 0)
+			log_warn("%s: %s", g->cfg.name, err);
+	}
 	if (!j->src && j->h) {
 		/* j stays alive through a hold: nothing else reaches it now */
 		if (!test_hold(d->loop, "resume", j->job, dst_resume_held, j, NULL))

@@ -9,7 +9,7 @@ dist_ocfra_SCRIPTS = ra/guest
 dist_man_MANS += ra/ocf_hagent_guest.7
 # hagentd's fence agent where Pacemaker fences: it waits for Pacemaker's fencing
 hagentexecdir = $(libexecdir)/hagent
-dist_hagentexec_SCRIPTS = ra/fence-pacemaker
+dist_hagentexec_SCRIPTS = ra/fence-pacemaker ra/hagent-fence-peer
 EXTRA_DIST += ra/metadata2man.py
 MAINTAINERCLEANFILES = ra/ocf_hagent_guest.7
 

@@ -5,13 +5,14 @@ dist_noinst_SCRIPTS += tests/lab/lab tests/lab/test-lab.sh tests/lab/fence_lab \
 	tests/lab/faults tests/lab/test-faults-random.sh \
 	tests/lab/softdog_lab tests/lab/fence_flaky tests/lab/test-fence.sh tests/lab/test-watchdog.sh tests/lab/test-recovery.sh \
 	tests/lab/test-migrate.sh tests/lab/test-migrate-faults.sh tests/lab/test-standby.sh \
-	tests/lab/guestutil.sh tests/lab/test-lab-pacemaker.sh tests/lab/test-pacemaker.sh
+	tests/lab/guestutil.sh tests/lab/test-lab-pacemaker.sh tests/lab/test-pacemaker.sh \
+	tests/lab/test-storage.sh
 TESTS += tests/lab/test-lab.sh tests/lab/test-failover.sh tests/lab/test-faults.sh \
 	tests/lab/test-placement.sh \
 	tests/lab/test-faults-random.sh \
 	tests/lab/test-fence.sh tests/lab/test-watchdog.sh tests/lab/test-recovery.sh \
 	tests/lab/test-migrate.sh tests/lab/test-migrate-faults.sh tests/lab/test-standby.sh \
-	tests/lab/test-lab-pacemaker.sh tests/lab/test-pacemaker.sh
+	tests/lab/test-lab-pacemaker.sh tests/lab/test-pacemaker.sh tests/lab/test-storage.sh
 
 # a misbehaving CPG peer for test-faults.sh
 check_PROGRAMS += tests/lab/cpg_garbage
