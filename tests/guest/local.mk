@@ -15,6 +15,12 @@ EXTRA_DIST += tests/guest/boot.S tests/guest/testguest.c \
 	tests/guest/testguest.ld tests/guest/testguest.cfg tests/guest/README
 dist_noinst_SCRIPTS += tests/guest/run-bare
 
+# diskseq: checks the guest's numbered disk records (README).  libc only:
+# it runs in the vmlab hosts from /opt/hagent (their Debian 12 has the same
+# libc; not linked statically, which a sanitizer build cannot).
+noinst_PROGRAMS += tests/guest/diskseq
+tests_guest_diskseq_SOURCES = tests/guest/diskseq.c
+
 tests/guest/tg-boot.o: $(srcdir)/tests/guest/boot.S
 	$(AM_V_CC)$(MKDIR_P) tests/guest && \
 	$(CC) $(TESTGUEST_CCFLAGS) -c -o $@ $(srcdir)/tests/guest/boot.S

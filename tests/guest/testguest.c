@@ -12,7 +12,9 @@
  * the guest become hypercalls (SCHEDOP_shutdown, SCHEDOP_watchdog): Xen has
  * no pvpanic or ib700, and a PVH guest no ACPI or reset port.  A minimal
  * xenstore client watches control/shutdown, so that the toolstack's
- * suspend (save, migrate), poweroff and reboot requests work.  Nothing of
+ * suspend (save, migrate), poweroff and reboot requests work.  With a vbd
+ * in xenstore, a PV block frontend writes numbered records to the disk (`x`,
+ * `W`, `S`) and reconnects to the new backend after a restore.  Nothing of
  * that runs without Xen's CPUID leaves, so under QEMU it behaves as before.
  *
  * Built freestanding for i386: no libc, no libgcc (so no 64-bit division).
@@ -957,6 +959,7 @@ static void xs_ack(void)
 }
 
 static void xen_resume(void);
+static void blk_resume(void);
 
 /* control/shutdown changed: act on "suspend", "poweroff", "halt",
  * "reboot" (anything else, or "", is left alone). */
@@ -1009,6 +1012,728 @@ static void xen_resume(void)
 	if (xs)
 		xs_watch();
 	puts_("TESTGUEST resumed\n");
+	blk_resume();
+}
+
+/* -------------------------------------------------------------- blkfront */
+
+/* A Xen PV block frontend for the first vbd (device/vbd/<id> in xenstore),
+ * for the numbered-write test: `x` writes the next sequence record, `W`
+ * writes one at every heartbeat, `S` stops.  Synchronous: one request at a
+ * time, the response ring polled (no interrupts), every wait bounded by
+ * time that passes in small steps (gaps > 50 ms, a paused or migrated
+ * domain, do not count).  Pages: grant table frame 0 mapped over a .bss
+ * page (XENMEM_add_to_physmap), one ring page and BLK_SEGS data pages,
+ * granted to the backend at fixed references.  The ring is the x86_32 ABI
+ * (protocol "x86_32-abi"), which is what gcc -m32 lays out natively. */
+#define XEN_HC_MEMORY_OP        12
+#define XENMEM_add_to_physmap   7
+#define XENMAPSPACE_grant_table 1
+#define EVTCHNOP_alloc_unbound  6
+#define XS_DIRECTORY            1
+#define GTF_permit_access       1
+#define BLKIF_OP_READ           0
+#define BLKIF_OP_WRITE          1
+#define BLKIF_OP_WRITE_BARRIER  2
+#define BLKIF_OP_FLUSH_DISKCACHE 3
+#define BLK_SEGS                11      /* BLKIF_MAX_SEGMENTS_PER_REQUEST */
+#define BLK_RING_SIZE           32      /* (4096 - 64) / 108, power of 2 below */
+#define GREF_RING               8       /* 0..7 are the toolstack's */
+#define GREF_DATA               9       /* 9 .. 9 + BLK_SEGS - 1 */
+#define XB_INITWAIT             2       /* xen/include/public/io/xenbus.h */
+#define XB_INITIALISED          3
+#define XB_CONNECTED            4
+#define XB_CLOSING              5
+#define BLK_IO_TIMEOUT_MS       10000
+#define BLK_CONNECT_TIMEOUT_MS  30000
+#define BLK_ST_TIMEOUT          (-100)  /* no response in time */
+#define BLK_ST_NODEV            (-101)  /* not connected, and could not connect */
+#define BLK_ST_LOST             (-102)  /* the backend went away (new domain) */
+#define BLK_ST_FULL             (-103)  /* past the end of the disk */
+#define SEQ_BASE_LBA            2048u   /* record of seq n at LBA 2048 + n */
+#define SEQ_MAGIC               "HAGENT-SEQ"
+
+struct blkif_seg {
+	uint32_t gref;
+	uint8_t first_sect, last_sect;
+	uint16_t pad;
+};
+
+struct blkif_req {              /* 108 bytes: uint64_t is 4-aligned on i386 */
+	uint8_t op, nr_segments;
+	uint16_t handle;
+	uint64_t id;
+	uint64_t sector;
+	struct blkif_seg seg[BLK_SEGS];
+};
+
+struct blkif_rsp {
+	uint64_t id;
+	uint8_t op, pad;
+	int16_t status;
+};
+
+union blkif_entry {
+	struct blkif_req req;
+	struct blkif_rsp rsp;
+};
+
+struct blkif_sring {
+	uint32_t req_prod, req_event, rsp_prod, rsp_event;
+	uint8_t pad[48];
+	union blkif_entry ring[BLK_RING_SIZE];
+};
+
+struct gnttab_v1 {
+	uint16_t flags, domid;
+	uint32_t frame;
+};
+
+_Static_assert(sizeof(struct blkif_req) == 108, "blkif x86_32 request layout");
+_Static_assert(sizeof(struct blkif_rsp) == 12, "blkif x86_32 response layout");
+_Static_assert(sizeof(struct blkif_sring) <= 4096, "blkif ring fits a page");
+
+/* The grant table's frame 0 replaces this page (its RAM goes back to Xen). */
+static uint8_t blk_gnttab_page[4096] __attribute__((aligned(4096)));
+static uint8_t blk_ring_page[4096] __attribute__((aligned(4096)));
+static uint8_t blk_data[BLK_SEGS][4096] __attribute__((aligned(4096)));
+
+static int blk_present;         /* device/vbd/<id> exists */
+static int blk_connected;       /* ring connected to the current backend */
+static uint32_t blk_id;         /* vbd id (virtual device number) */
+static char blk_fe[32];         /* "device/vbd/<id>" */
+static char blk_be[128];        /* the backend's directory */
+static uint32_t blk_beid;       /* backend domid */
+static uint32_t blk_port;       /* our event channel to it */
+static uint32_t blk_sectors;    /* 512-byte sectors (clamped to 32 bits) */
+static int blk_flush;           /* BLKIF_OP_FLUSH_DISKCACHE, _WRITE_BARRIER, or -1 */
+static uint32_t blk_rsp_cons;
+static uint32_t blk_req_id;
+static uint32_t blk_gen;        /* connections so far (a new one: a new backend) */
+static uint32_t blk_done_gen;   /* the connection the last request completed on */
+static int blk_hvm;             /* HVM: suspended without being told */
+
+static uint32_t seq_last;       /* last sequence number on disk */
+static uint32_t seq_boot;       /* boot count stored in the records */
+static int seq_scanned;         /* seq_last is known */
+static int seq_cont;            /* `W`: one write per heartbeat */
+static uint32_t hb_count;
+
+/* Time that passes in small steps (< 50 ms between two looks): a domain
+ * that was paused, saved or migrated in between does not time out. */
+struct tg_wait {
+	uint64_t prev, spent, limit, gap;
+	uint32_t gaps;
+};
+
+static void wait_start(struct tg_wait *w, uint32_t ms)
+{
+	w->prev = rdtsc();
+	w->spent = 0;
+	w->limit = (uint64_t)tsc_per_ms * ms;
+	w->gap = (uint64_t)tsc_per_ms * 50;
+	w->gaps = 0;
+}
+
+static int wait_over(struct tg_wait *w)
+{
+	uint64_t now = rdtsc();
+
+	if (now > w->prev && now - w->prev < w->gap)
+		w->spent += now - w->prev;
+	else
+		w->gaps++;
+	w->prev = now;
+	return w->spent > w->limit;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+	uint64_t end = rdtsc() + (uint64_t)tsc_per_ms * ms;
+
+	while (rdtsc() < end)
+		xen_yield();
+}
+
+static uint32_t slen(const char *s)
+{
+	uint32_t n = 0;
+
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* dst <- a "/" b (b may be NULL: just a), NUL-terminated, truncated. */
+static char *path_join(char *dst, uint32_t size, const char *a, const char *b)
+{
+	uint32_t n = 0;
+
+	while (*a && n + 1 < size)
+		dst[n++] = *a++;
+	if (b) {
+		if (n + 1 < size)
+			dst[n++] = '/';
+		while (*b && n + 1 < size)
+			dst[n++] = *b++;
+	}
+	dst[n] = 0;
+	return dst;
+}
+
+static void utoa(char *buf, uint32_t v)        /* buf: 11 bytes */
+{
+	char t[11];
+	int i = 10, j = 0;
+
+	t[i] = 0;
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while ((buf[j++] = t[i++]))
+		;
+}
+
+/* Decimal, clamped to 32 bits; -1 if none. */
+static int parse_u32(const uint8_t *s, uint32_t *v)
+{
+	uint64_t n = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9') {
+		n = n * 10 + (uint32_t)(*s++ - '0');
+		if (n > 0xffffffffu)
+			n = 0xffffffffu;
+	}
+	*v = (uint32_t)n;
+	return 0;
+}
+
+static char xs_path[160];
+
+/* XS_READ of dir/leaf: the value (NUL-terminated, in xs_in), or NULL. */
+static const uint8_t *xs_read2(const char *dir, const char *leaf)
+{
+	path_join(xs_path, sizeof(xs_path), dir, leaf);
+	if (!xs || xs_rpc(XS_READ, xs_path, slen(xs_path) + 1, 0, 0) < 0)
+		return NULL;
+	return xs_in + XS_HDR;
+}
+
+static int xs_read2_u32(const char *dir, const char *leaf, uint32_t *v)
+{
+	const uint8_t *s = xs_read2(dir, leaf);
+
+	return s ? parse_u32(s, v) : -1;
+}
+
+static int xs_write2(const char *dir, const char *leaf, const char *value)
+{
+	path_join(xs_path, sizeof(xs_path), dir, leaf);
+	if (!xs)
+		return -1;
+	return xs_rpc(XS_WRITE, xs_path, slen(xs_path) + 1, value, slen(value));
+}
+
+static int xs_write2_u32(const char *dir, const char *leaf, uint32_t v)
+{
+	char buf[11];
+
+	utoa(buf, v);
+	return xs_write2(dir, leaf, buf);
+}
+
+/* Wait until the backend's state is at least `want` (and not closing). */
+static int blk_wait_backend(uint32_t want, uint32_t *state)
+{
+	struct tg_wait w;
+
+	wait_start(&w, BLK_CONNECT_TIMEOUT_MS);
+	for (;;) {
+		if (xs_read2_u32(blk_be, "state", state) == 0) {
+			if (*state >= XB_CLOSING)
+				return -1;
+			if (*state >= want)
+				return 0;
+		}
+		if (wait_over(&w))
+			return -1;
+		sleep_ms(5);
+	}
+}
+
+static int blk_map_gnttab(void)
+{
+	struct {
+		uint16_t domid, size;
+		uint32_t space, idx, gpfn;
+	} a = { DOMID_SELF, 0, XENMAPSPACE_grant_table, 0,
+		(uint32_t)(uintptr_t)blk_gnttab_page >> 12 };
+
+	return hypercall2(XEN_HC_MEMORY_OP, XENMEM_add_to_physmap, (uint32_t)(uintptr_t)&a);
+}
+
+static void blk_grant(uint32_t ref, const void *page)
+{
+	volatile struct gnttab_v1 *g = (volatile struct gnttab_v1 *)blk_gnttab_page + ref;
+
+	g->flags = 0;
+	barrier();
+	g->domid = (uint16_t)blk_beid;
+	g->frame = (uint32_t)(uintptr_t)page >> 12;
+	barrier();
+	g->flags = GTF_permit_access;
+}
+
+static int blk_alloc_evtchn(void)
+{
+	struct {
+		uint16_t dom, remote_dom;
+		uint32_t port;
+	} a = { DOMID_SELF, (uint16_t)blk_beid, 0 };
+	int32_t rc = hypercall2(XEN_HC_EVENT_CHANNEL_OP, EVTCHNOP_alloc_unbound,
+				(uint32_t)(uintptr_t)&a);
+
+	if (rc < 0)
+		return rc;
+	blk_port = a.port;
+	return 0;
+}
+
+/* "TESTGUEST vbd <id> connect failed: <why>[ <key>=<v>]" */
+static void blk_fail(const char *why, const char *key, int32_t v)
+{
+	puts_("TESTGUEST vbd ");
+	putu(blk_id);
+	puts_(" connect failed: ");
+	puts_(why);
+	if (key) {
+		puts_(" ");
+		puts_(key);
+		puts_("=");
+		if (v < 0)
+			puts_("-");
+		putu(v < 0 ? (uint32_t)-v : (uint32_t)v);
+	}
+	puts_("\n");
+}
+
+/* The xenbus dance with the (current) backend: wait for it to be ready
+ * (InitWait), grant the pages, allocate the event channel, publish
+ * ring-ref / event-channel / protocol and Initialised, wait for Connected,
+ * read the disk's size and features, and say Connected.  Prints one line
+ * "TESTGUEST vbd <id> <what> ...". */
+static int blk_connect(const char *what)
+{
+	volatile struct blkif_sring *s = (volatile struct blkif_sring *)blk_ring_page;
+	const uint8_t *v;
+	uint32_t state = 0, ssize = 512, i, n = 0;
+	int32_t rc;
+
+	blk_connected = 0;
+	if (!xs)
+		return -1;
+	v = xs_read2(blk_fe, "backend");
+	if (!v) {
+		blk_fail("no backend path", NULL, 0);
+		return -1;
+	}
+	for (n = 0; v[n] && n + 1 < sizeof(blk_be); n++)
+		blk_be[n] = (char)v[n];
+	blk_be[n] = 0;
+	if (xs_read2_u32(blk_fe, "backend-id", &blk_beid) < 0)
+		blk_beid = 0;
+	if (blk_wait_backend(XB_INITWAIT, &state) < 0) {
+		blk_fail("backend not ready", "state", (int32_t)state);
+		return -1;
+	}
+	rc = blk_map_gnttab();
+	if (rc < 0) {
+		blk_fail("grant table", "rc", rc);
+		return -1;
+	}
+	for (i = 0; i < sizeof(blk_ring_page); i++)
+		blk_ring_page[i] = 0;
+	s->req_event = 1;               /* SHARED_RING_INIT */
+	s->rsp_event = 1;
+	blk_rsp_cons = 0;
+	blk_grant(GREF_RING, blk_ring_page);
+	for (i = 0; i < BLK_SEGS; i++)
+		blk_grant(GREF_DATA + i, blk_data[i]);
+	rc = blk_alloc_evtchn();
+	if (rc < 0) {
+		blk_fail("event channel", "rc", rc);
+		return -1;
+	}
+	if (xs_write2_u32(blk_fe, "ring-ref", GREF_RING) < 0 ||
+	    xs_write2_u32(blk_fe, "event-channel", blk_port) < 0 ||
+	    xs_write2(blk_fe, "protocol", "x86_32-abi") < 0 ||
+	    xs_write2_u32(blk_fe, "state", XB_INITIALISED) < 0) {
+		blk_fail("xenstore write", NULL, 0);
+		return -1;
+	}
+	if (blk_wait_backend(XB_CONNECTED, &state) < 0) {
+		blk_fail("backend did not connect", "state", (int32_t)state);
+		return -1;
+	}
+	if (xs_read2_u32(blk_be, "sectors", &blk_sectors) < 0)
+		blk_sectors = 0;
+	if (xs_read2_u32(blk_be, "sector-size", &ssize) < 0)
+		ssize = 512;
+	if (xs_read2_u32(blk_be, "feature-flush-cache", &n) == 0 && n)
+		blk_flush = BLKIF_OP_FLUSH_DISKCACHE;
+	else if (xs_read2_u32(blk_be, "feature-barrier", &n) == 0 && n)
+		blk_flush = BLKIF_OP_WRITE_BARRIER;
+	else
+		blk_flush = -1;
+	if (ssize != 512) {
+		blk_fail("unsupported", "sector-size", (int32_t)ssize);
+		return -1;
+	}
+	if (xs_write2_u32(blk_fe, "state", XB_CONNECTED) < 0) {
+		blk_fail("xenstore write", NULL, 0);
+		return -1;
+	}
+	blk_connected = 1;
+	blk_gen++;
+	puts_("TESTGUEST vbd ");
+	putu(blk_id);
+	puts_(" ");
+	puts_(what);
+	puts_(" backend=");
+	puts_(blk_be);
+	puts_(" evtchn:");
+	putu(blk_port);
+	puts_(" sectors=");
+	putu(blk_sectors);
+	puts_(blk_flush == BLKIF_OP_FLUSH_DISKCACHE ? " flush=flush\n" :
+	      blk_flush == BLKIF_OP_WRITE_BARRIER ? " flush=barrier\n" : " flush=none\n");
+	return 0;
+}
+
+/* Is our connection gone?  After a restore (a new domain: its frontend
+ * node was written afresh, state Initialising) the backend we talked to is
+ * no more.  The xenstore parameters are read again first: a non-cooperative
+ * (HVM) restore gives xenstore a new event channel without telling us. */
+static int blk_lost(void)
+{
+	uint32_t state = 0;
+
+	xs_find();
+	if (xs_read2_u32(blk_fe, "state", &state) < 0)
+		return 0;               /* cannot tell: assume not */
+	return state != XB_CONNECTED;
+}
+
+/* One request on the current connection; returns the backend's status
+ * (0 = OK), BLK_ST_TIMEOUT, or BLK_ST_LOST when a gap in time (paused?)
+ * was followed by finding the connection gone. */
+static int blk_request(uint8_t op, uint32_t lba, uint32_t nsect)
+{
+	volatile struct blkif_sring *s = (volatile struct blkif_sring *)blk_ring_page;
+	volatile struct blkif_req *r;
+	struct tg_wait w;
+	uint32_t id = ++blk_req_id, prod = s->req_prod, npages, i, gaps = 0;
+
+	r = &s->ring[prod % BLK_RING_SIZE].req;
+	npages = (nsect + 7) / 8;
+	r->op = op;
+	r->nr_segments = (uint8_t)npages;
+	r->handle = (uint16_t)blk_id;
+	r->id = id;
+	r->sector = lba;
+	for (i = 0; i < npages; i++) {
+		r->seg[i].gref = GREF_DATA + i;
+		r->seg[i].first_sect = 0;
+		r->seg[i].last_sect = (uint8_t)(i + 1 < npages ? 7 : (nsect - 1) % 8);
+		r->seg[i].pad = 0;
+	}
+	barrier();
+	s->req_prod = prod + 1;
+	barrier();
+	xen_evtchn_send(blk_port);
+	wait_start(&w, BLK_IO_TIMEOUT_MS);
+	for (;;) {
+		while (blk_rsp_cons != s->rsp_prod) {
+			volatile struct blkif_rsp *p;
+			uint32_t rid;
+			int16_t st;
+
+			barrier();
+			p = &s->ring[blk_rsp_cons % BLK_RING_SIZE].rsp;
+			rid = (uint32_t)p->id;
+			st = p->status;
+			blk_rsp_cons++;
+			s->rsp_event = blk_rsp_cons + 1;
+			if (rid == id) {
+				blk_done_gen = blk_gen;
+				return st;
+			}
+		}
+		if (wait_over(&w))
+			return BLK_ST_TIMEOUT;
+		if (w.gaps != gaps) {   /* paused, maybe saved and restored */
+			gaps = w.gaps;
+			if (blk_lost())
+				return BLK_ST_LOST;
+		}
+		xen_yield();
+	}
+}
+
+/* A request, reconnecting (to a new backend) and retrying when the
+ * connection turns out to be gone.  The data pages are ours: a retry sends
+ * the same data. */
+static int blk_io(uint8_t op, uint32_t lba, uint32_t nsect)
+{
+	int tries, st = BLK_ST_NODEV;
+
+	for (tries = 0; tries < 3; tries++) {
+		if (!blk_connected && blk_connect("reconnected") < 0)
+			return BLK_ST_NODEV;
+		st = blk_request(op, lba, nsect);
+		if (st == BLK_ST_LOST || (st == BLK_ST_TIMEOUT && blk_lost())) {
+			blk_connected = 0;
+			st = BLK_ST_LOST;
+			continue;
+		}
+		return st;
+	}
+	return st;
+}
+
+static void put_status(int st)
+{
+	switch (st) {
+	case BLK_ST_TIMEOUT:
+		puts_("timeout");
+		break;
+	case BLK_ST_NODEV:
+		puts_("disconnected");
+		break;
+	case BLK_ST_LOST:
+		puts_("lost");
+		break;
+	case BLK_ST_FULL:
+		puts_("full");
+		break;
+	default:
+		if (st < 0) {
+			puts_("-");
+			putu((uint32_t)-st);
+		} else {
+			putu((uint32_t)st);
+		}
+	}
+}
+
+/* FNV-1a, 32 bits. */
+static uint32_t fnv1a(const uint8_t *p, uint32_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ *p++) * 16777619u;
+	return h;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The record of sequence number `seq` (README): magic "HAGENT-SEQ" padded
+ * with NULs to 16 bytes, seq (u64 LE), boot count (u32 LE), heartbeat
+ * number (u32 LE), bytes 32..507 = (seq + i) & 0xff, FNV-1a of bytes
+ * 0..507 (u32 LE). */
+static void seq_record(uint8_t *p, uint32_t seq)
+{
+	static const char magic[] = SEQ_MAGIC;
+	uint32_t i;
+
+	for (i = 0; i < 16; i++)
+		p[i] = (uint8_t)(i < sizeof(magic) - 1 ? magic[i] : 0);
+	put_le32(p + 16, seq);
+	put_le32(p + 20, 0);
+	put_le32(p + 24, seq_boot);
+	put_le32(p + 28, hb_count);
+	for (i = 32; i < 508; i++)
+		p[i] = (uint8_t)(seq + i);
+	put_le32(p + 508, fnv1a(p, 508));
+}
+
+/* A valid record of `seq`?  *boot gets its boot count. */
+static int seq_valid(const uint8_t *p, uint32_t seq, uint32_t *boot)
+{
+	static const char magic[] = SEQ_MAGIC;
+	uint32_t i;
+
+	for (i = 0; i < 16; i++)
+		if (p[i] != (uint8_t)(i < sizeof(magic) - 1 ? magic[i] : 0))
+			return 0;
+	if (get_le32(p + 16) != seq || get_le32(p + 20) != 0 ||
+	    get_le32(p + 508) != fnv1a(p, 508))
+		return 0;
+	*boot = get_le32(p + 24);
+	return 1;
+}
+
+/* Find the last record: read seq 1, 2, ... (88 sectors per request) until
+ * one is not a valid record of its number.  The records written from now
+ * on carry boot count = the largest found + 1. */
+static int seq_scan(void)
+{
+	uint32_t lba = SEQ_BASE_LBA + 1, seq = 0, boot, maxboot = 0, n, k;
+	int st;
+
+	for (;;) {
+		if (lba >= blk_sectors)
+			break;
+		n = blk_sectors - lba;
+		if (n > BLK_SEGS * 8)
+			n = BLK_SEGS * 8;
+		st = blk_io(BLKIF_OP_READ, lba, n);
+		if (st) {
+			puts_("TESTGUEST disk scan error status=");
+			put_status(st);
+			puts_("\n");
+			return -1;
+		}
+		for (k = 0; k < n; k++) {
+			if (!seq_valid(blk_data[k / 8] + (k % 8) * 512, seq + 1, &boot))
+				goto done;
+			seq++;
+			if (boot > maxboot)
+				maxboot = boot;
+		}
+		lba += n;
+	}
+done:
+	seq_last = seq;
+	seq_boot = maxboot + 1;
+	seq_scanned = 1;
+	puts_("TESTGUEST disk seq=");
+	putu(seq_last);
+	puts_("\n");
+	return 0;
+}
+
+/* Write the next record, then flush; acknowledged only when the backend
+ * that completed the flush is the one that completed the write (after a
+ * reconnect in between, both are done again on the new backend). */
+static void seq_write(void)
+{
+	uint32_t seq, lba, wgen;
+	int st = 0, tries;
+
+	if (!blk_present) {
+		puts_("TESTGUEST disk-write: no disk\n");
+		seq_cont = 0;
+		return;
+	}
+	if (!seq_scanned && seq_scan() < 0) {           /* not connected at boot */
+		puts_("TESTGUEST disk-write error seq=");
+		putu(seq_last + 1);
+		puts_(" status=disconnected\n");
+		seq_cont = 0;
+		return;
+	}
+	/* An HVM guest is saved and restored without being asked (libxl sees
+	 * no PV drivers): is this still the domain that connected?  One
+	 * XS_READ per write.  (A request in flight across such a restore
+	 * times out, then finds the connection gone and is retried.) */
+	if (blk_hvm && blk_connected && blk_lost())
+		blk_connected = 0;
+	seq = seq_last + 1;
+	lba = SEQ_BASE_LBA + seq;
+	if (lba >= blk_sectors) {
+		st = BLK_ST_FULL;
+		goto out;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		seq_record(blk_data[0], seq);
+		st = blk_io(blk_flush == BLKIF_OP_WRITE_BARRIER ? BLKIF_OP_WRITE_BARRIER
+								 : BLKIF_OP_WRITE, lba, 1);
+		if (st || blk_flush != BLKIF_OP_FLUSH_DISKCACHE)
+			break;
+		wgen = blk_done_gen;
+		st = blk_io(BLKIF_OP_FLUSH_DISKCACHE, 0, 0);
+		if (st || blk_done_gen == wgen)
+			break;
+		st = BLK_ST_LOST;       /* flushed by another backend: again */
+	}
+out:
+	if (st) {
+		puts_("TESTGUEST disk-write error seq=");
+		putu(seq);
+		puts_(" status=");
+		put_status(st);
+		puts_("\n");
+		seq_cont = 0;
+		return;
+	}
+	seq_last = seq;
+	puts_("TESTGUEST disk-write ok seq=");
+	putu(seq);
+	puts_("\n");
+}
+
+/* At boot: the first vbd (lowest id) in device/vbd, if any; connect and
+ * find the last record. */
+static void blk_probe(void)
+{
+	const uint8_t *p, *end;
+	uint32_t id, best = 0xffffffffu;
+
+	if (!xs || xs_rpc(XS_DIRECTORY, "device/vbd", sizeof("device/vbd"), 0, 0) < 0 ||
+	    !((struct xsd_sockmsg *)xs_in)->len) {
+		puts_("TESTGUEST vbd none\n");
+		return;
+	}
+	p = xs_in + XS_HDR;
+	end = p + ((struct xsd_sockmsg *)xs_in)->len;
+	while (p < end) {
+		if (parse_u32(p, &id) == 0 && id < best)
+			best = id;
+		while (p < end && *p)
+			p++;
+		p++;
+	}
+	if (best == 0xffffffffu) {
+		puts_("TESTGUEST vbd none\n");
+		return;
+	}
+	blk_id = best;
+	blk_present = 1;
+	utoa(xs_path, blk_id);
+	path_join(blk_fe, sizeof(blk_fe), "device/vbd", xs_path);
+	if (blk_connect("connected") == 0)
+		seq_scan();
+}
+
+/* After a suspend returned: still connected (cancelled suspend, same
+ * backend), or a new domain whose new backend waits for us. */
+static void blk_resume(void)
+{
+	if (!blk_present)
+		return;
+	if (blk_connected && !blk_lost()) {
+		puts_("TESTGUEST vbd ");
+		putu(blk_id);
+		puts_(" kept\n");
+		return;
+	}
+	blk_connect("reconnected");
 }
 
 /* ------------------------------------------------------------ the guest */
@@ -1147,7 +1872,24 @@ static void command(char c)
 		puts_("TESTGUEST echo\n");
 		break;
 	case 'x':
-		disk_write();
+		if (blk_present) {             /* Xen, with a vbd */
+			puts_("TESTGUEST disk-write\n");
+			seq_write();
+		} else {
+			disk_write();           /* ATA PIO */
+		}
+		break;
+	case 'W':
+		if (!blk_present) {
+			puts_("TESTGUEST disk-write: no disk\n");
+			break;
+		}
+		puts_("TESTGUEST disk-writes on\n");
+		seq_cont = 1;
+		break;
+	case 'S':
+		puts_("TESTGUEST disk-writes off\n");
+		seq_cont = 0;
 		break;
 	default:                        /* newlines, spaces, noise: ignored */
 		break;
@@ -1205,7 +1947,6 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info) __attribute__((noreturn
 void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 {
 	uint64_t now, next_hb, period;
-	uint32_t hb = 0;
 
 	idt_init();
 	outb(0x21, 0xff);               /* mask both PICs (IF is off anyway) */
@@ -1249,6 +1990,8 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 		} else {
 			puts_("none\n");
 		}
+		blk_hvm = boot == BOOT_MULTIBOOT;
+		blk_probe();
 	}
 
 	period = (uint64_t)tsc_per_ms * HB_PERIOD_MS;
@@ -1263,8 +2006,10 @@ void kmain(uint32_t boot, uint32_t magic, uint32_t info)
 			if (xen_base)
 				xen_console_find();
 			puts_("HB ");
-			putu(++hb);
+			putu(++hb_count);
 			puts_("\n");
+			if (seq_cont)
+				seq_write();
 			next_hb += period;
 			if (now >= next_hb)     /* missed beats (paused?): no burst */
 				next_hb = now + period;
