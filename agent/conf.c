@@ -41,6 +41,7 @@ static const struct conf_key conf_keys[] = {
 	CK("fence_agent", fence_agent),
 	CK("fence_args", fence_args),
 	CKL("fence_timeout", fence_timeout_s, 1, 3600),
+	CKL("storage_refresh", storage_refresh_s, 1, 3600),
 	CK("watchdog", watchdog),
 	CKL("watchdog_timeout", watchdog_timeout_s, 2, 600),
 	CKL("guest_memory", guest_memory_mb, 1, 1L << 30),
@@ -75,6 +76,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->accel, sizeof(c->accel), "auto");
 	snprintf(c->cluster, sizeof(c->cluster), "auto");
 	c->fence_timeout_s = TO_FENCE_S;
+	c->storage_refresh_s = TO_STORAGE_REFRESH_S;
 	c->watchdog_timeout_s = TO_WATCHDOG_DEFAULT_S;
 	c->guest_memory_mb = host_guest_memory();
 	c->migration_port = 7800;

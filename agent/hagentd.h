@@ -29,6 +29,7 @@ struct conf {
 	char fence_agent[PATH_MAX]; /* fence-agents stdin protocol; "" = none */
 	char fence_args[512];       /* extra "key=value" lines, comma separated */
 	long fence_timeout_s;       /* an agent's deadline */
+	long storage_refresh_s;     /* the storage probe's backstop */
 	struct conf_fence {         /* fence_nodes: one node's own agent and args */
 		char node[64];
 		char agent[PATH_MAX];

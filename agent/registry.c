@@ -899,6 +899,59 @@ static void apply_sync(struct hagentd *d, uint32_t from, const Hagent__RegOp *op
 }
 
 /* hactl node standby|online NODE, and the standby node's "evacuated". */
+/* This host's own guests that its storage can no longer run (an iSCSI
+ * session failed, a VG or LV gone, DRBD no longer UpToDate): a running one
+ * is migrated live to a host where its storage is usable (it keeps running;
+ * its memory needs no disk); one with no process here (failed, waiting to
+ * restart) is handed to such a host the way a spent restart budget is.  A
+ * guest failed with its process kept (an I/O error) stays: that process
+ * still holds the disk.  Acted on when the report changes. */
+static void storage_lost(struct hagentd *d)
+{
+	struct guest *g;
+
+	guests_for_each(g, d) {
+		char why[512], r[256], job[64];
+		const char *dst;
+
+		if (g->orphan || strcmp(g->owner, d->conf.node_name) ||
+		    g->desired != DESIRED_RUNNING || g->mig.job[0] || g->cfg.managed_by_pacemaker ||
+		    !registry_storage_unusable(d, d->conf.node_name, g->cfg.name, r, sizeof(r)))
+			continue;
+		if (g->state == GS_RUNNING) {
+			Hagent__RegOp op = HAGENT__REG_OP__INIT;
+
+			dst = placement_choose(d, g, d->conf.node_name, false, why, sizeof(why));
+			if (!dst) {
+				log_warn("registry: %s: its storage here failed (%s); no host to move it "
+					 "to: %s", g->cfg.name, r, why);
+				continue;
+			}
+			migrate_new_job_id(d, job, sizeof(job));
+			op.kind = HAGENT__REG_OP__KIND__MIGRATE;
+			op.name = g->cfg.name;
+			op.node = (char *)dst;
+			op.gen = g->gen;
+			op.job = job;
+			op.downtime_ms = (uint32_t)g->cfg.migrate_downtime_ms;
+			op.auto_converge = g->cfg.migrate_auto_converge;
+			op.bandwidth_mib = (uint32_t)g->cfg.migrate_bandwidth_mib;
+			log_notice("registry: %s: its storage here failed (%s): migrating it to %s",
+				   g->cfg.name, r, dst);
+			if (mcast(d, &op) < 0)
+				log_err("registry: cannot ask for the migration of %s: %s", g->cfg.name,
+					strerror(errno));
+		} else if (!g->h && (g->state == GS_FAILED || g->state == GS_BACKOFF ||
+				     g->state == GS_STOPPED)) {
+			log_notice("registry: %s: its storage here failed (%s): it may start elsewhere",
+				   g->cfg.name, r);
+			g->state = GS_FAILED;
+			g->budget_spent = true;
+			registry_report(d, g); /* everyone moves it (move_spent) */
+		}
+	}
+}
+
 /* A member's storage as it sees it: placement keeps guests off a host
  * whose storage for them is unusable.  Only the member itself says so. */
 static void apply_storage(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)
@@ -917,6 +970,8 @@ static void apply_storage(struct hagentd *d, uint32_t from, const Hagent__RegOp 
 	snprintf(n->storage, sizeof(n->storage), "%s", op->storage ? op->storage : "");
 	snprintf(n->unusable, sizeof(n->unusable), "%s", op->unusable ? op->unusable : "");
 	registry_check_recovery(d); /* a guest waiting for a usable host may have one now */
+	if (from == cluster_local_id(d) && cluster_may_start(d))
+		storage_lost(d);
 }
 
 static void apply_node_mode(struct hagentd *d, uint32_t from, const Hagent__RegOp *op)

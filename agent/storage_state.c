@@ -12,7 +12,7 @@
  *   - a line from `drbdsetup events2 all` (role, disk, connection changes),
  *     started while some guest is on DRBD and restarted if it ends;
  *   - a guest defined or undefined, a storage job's end;
- *   - a backstop every TO_STORAGE_REFRESH_S.
+ *   - a backstop every storage_refresh seconds (hagent.conf; 60).
  * Triggers within TO_STORAGE_DEBOUNCE_MS make one refresh; one runs at a
  * time, and one more follows if something happened meanwhile. */
 #include "config.h"
@@ -283,8 +283,8 @@ static void backstop_fired(void *arg)
 {
 	(void)arg;
 	mon.backstop_on = qb_loop_timer_add(mon.d->loop, QB_LOOP_LOW,
-					    TO_STORAGE_REFRESH_S * 1000000000ULL, NULL,
-					    backstop_fired, &mon.backstop) == 0;
+					    (uint64_t)mon.d->conf.storage_refresh_s * 1000000000ULL,
+					    NULL, backstop_fired, &mon.backstop) == 0;
 	storage_kick(mon.d, "backstop");
 }
 
@@ -317,8 +317,8 @@ static void uevent_open(void)
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    qb_loop_poll_add(mon.d->loop, QB_LOOP_LOW, fd, POLLIN, NULL, uevent_readable) < 0) {
-		log_info("storage: no kernel uevents (%s): refreshes come from jobs and every %d s",
-			 strerror(errno), TO_STORAGE_REFRESH_S);
+		log_info("storage: no kernel uevents (%s): refreshes come from jobs and every %ld s",
+			 strerror(errno), mon.d->conf.storage_refresh_s);
 		if (fd >= 0)
 			close(fd);
 		return;

@@ -53,7 +53,7 @@
  * own handler timeout should be longer still. */
 #define TO_FENCE_PEER_S 90
 
-#define TO_STORAGE_DEBOUNCE_MS 300
+#define TO_STORAGE_DEBOUNCE_MS 500
 #define TO_STORAGE_REFRESH_S 60
 #define TO_STORAGE_EVENTS_RETRY_S 10
 

@@ -138,10 +138,12 @@ static int cmd_add(struct hactl *h, const struct hactl_cmd *cmd, int argc, char 
 }
 
 /* GUEST [--timeout S]: stop, probe */
-static int cmd_timed(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
+/* want positional arguments and an optional --timeout S (into h); 0 or
+ * hactl's usage exit status. */
+static int timed_args(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv,
+		      char **rest, int want)
 {
 	int i, n = 0;
-	char *rest[2];
 
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
@@ -152,18 +154,26 @@ static int cmd_timed(struct hactl *h, const struct hactl_cmd *cmd, int argc, cha
 				return 2;
 			}
 			h->timeout_s = (unsigned)t;
-		} else if (n < 2) {
+		} else if (n < want) {
 			rest[n++] = argv[i];
 		} else {
 			fprintf(stderr, "hactl: %s: too many arguments\n", cmd->name);
 			return 2;
 		}
 	}
-	if (n != 1) {
+	if (n != want) {
 		fprintf(stderr, "usage: hactl %s %s\n", cmd->name, cmd->args);
 		return 2;
 	}
-	return simple_request(h, cmd->name, 1, rest);
+	return 0;
+}
+
+static int cmd_timed(struct hactl *h, const struct hactl_cmd *cmd, int argc, char **argv)
+{
+	char *rest[1];
+	int rc = timed_args(h, cmd, argc, argv, rest, 1);
+
+	return rc ? rc : simple_request(h, cmd->name, 1, rest);
 }
 
 /* DRBD's fence-peer handler asks: prints outdated, refused or fenced. */
@@ -172,28 +182,10 @@ static int cmd_fence_peer(struct hactl *h, const struct hactl_cmd *cmd, int argc
 	Hagent__Request req = HAGENT__REQUEST__INIT;
 	Hagent__Response *resp;
 	char *rest[2];
-	int i, n = 0, rc;
+	int rc = timed_args(h, cmd, argc, argv, rest, 2);
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-			char *end;
-			long t = strtol(argv[++i], &end, 10);
-			if (*end || t <= 0 || t > 86400) {
-				fprintf(stderr, "hactl: --timeout expects seconds (1..86400)\n");
-				return 2;
-			}
-			h->timeout_s = (unsigned)t;
-		} else if (n < 2) {
-			rest[n++] = argv[i];
-		} else {
-			n = 3;
-			break;
-		}
-	}
-	if (n != 2) {
-		fprintf(stderr, "usage: hactl %s %s\n", cmd->name, cmd->args);
-		return 2;
-	}
+	if (rc)
+		return rc;
 	req.command = "fence-peer";
 	req.args = rest;
 	req.n_args = 2;

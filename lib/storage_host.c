@@ -129,6 +129,8 @@ int stor_run(char *const argv[], int timeout_s, char *out, size_t outlen)
 
 /* a migration's destination waits this long for the source's window */
 #define DRBD_PEER_WAIT_MS 15000
+/* a promotion tries again within this (see stor_activate) */
+#define DRBD_PROMOTE_RETRY_MS 3000
 
 #define RUN(out, ...) stor_run((char *const[]){ __VA_ARGS__, NULL }, STOR_TOOL_TIMEOUT_S, out, sizeof(out))
 
@@ -536,12 +538,16 @@ int stor_activate(const struct stor_ref *r, const char *target, bool shared, cha
 		}
 		if (!st.active) {
 			/* a migration's destination: the second primary of the
-			 * window, which the source opens at the same time */
-			long long end = mono_ms() + (shared ? DRBD_PEER_WAIT_MS : 0);
+			 * window, which the source opens at the same time.  A
+			 * start after the peer's loss: the first attempt may be
+			 * refused while DRBD only then notices the peer gone and
+			 * runs its fence-peer handler, which marks the peer
+			 * Outdated; the next succeeds (measured, 8.4.11). */
+			long long end = mono_ms() + (shared ? DRBD_PEER_WAIT_MS : DRBD_PROMOTE_RETRY_MS);
 			if (shared && stor_window(r, true, err, errlen) < 0)
 				return -1;
 			while ((rc = RUN(out, "drbdadm", "primary", res)) != 0 && mono_ms() < end)
-				poll(NULL, 0, 500);
+				poll(NULL, 0, shared ? 500 : 1000);
 			if (rc != 0) {
 				say(err, errlen, "drbdadm primary %s failed: %s", res, first_line(out));
 				if (shared)

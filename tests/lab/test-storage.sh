@@ -9,12 +9,17 @@
 #   - a disk image that exists on one host only (n2's private /run) keeps
 #     the guest to that host: started without a node it goes to n2; when n2
 #     is killed and fenced it is not started elsewhere (status says why);
+#   - a running guest whose image disappears from its host (n1): n1 asks
+#     for a live migration to the other host that has one (n3), which QEMU
+#     cannot complete without its image: the guest runs on, on n1;
 #   - DRBD's fence-peer handler (ra/hagent-fence-peer over hactl fence-peer):
 #     a live peer is asked to outdate its disk (n2's real drbdadm refuses: no
 #     such resource here -> "refused", exit 6); a lost peer is fenced first
 #     (fence_lab) -> "fenced", exit 7; an unknown node is an error (exit 1).
 LABTEST_NAME=storage
 . "$(dirname "$0")/labtest.sh"
+LAB_HAGENT_EXTRA="$LAB_HAGENT_EXTRA
+storage_refresh = 2"
 command -v lvs >/dev/null && command -v drbdadm >/dev/null ||
 	{ echo "SKIP: lvm2 or drbd-utils missing (scripts/install-deps installs them)"; exit 77; }
 HANDLER=$abs_top_srcdir/ra/hagent-fence-peer
@@ -38,9 +43,10 @@ printf 'name = "st1"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 32\ndi
 out=$(lab exec n1 hactl add "$shared/st1.cfg" 2>&1)
 check "st1 (disk on LVM volume hagent-novg/st1) is added" [ $? -eq 0 ]
 for n in n1 n2 n3; do
-	check "n1's status: $n cannot run st1, VG hagent-novg not found" \
-		until_true 20 status_has n1 "cannot run st1: xvda LVM volume hagent-novg/st1: volume group hagent-novg not found"
+	check "$n reports that it cannot run st1 (as n1 sees it)" until_true 20 unusable_on n1 "$n" st1
 done
+check "n1's status names VG hagent-novg" \
+	status_has n1 "cannot run st1: xvda LVM volume hagent-novg/st1: volume group hagent-novg not found"
 lab exec n1 hactl status 2>&1 | sed -n '/^Storage of/,$p' | sed 's/^/# n1 status: /' | head -n 12
 out=$(lab exec n1 hactl start st1 n2 2>&1)
 rc=$?
@@ -89,6 +95,32 @@ out=$(lab exec n1 hactl start st2 2>&1)
 check "hactl start st2 (no node) succeeds: $out" [ $? -eq 0 ]
 check "st2 runs on n2, the one host with its image" \
 	until_true 20 bash -c "[ \"\$(field n1 st2 node)\" = n2 ] && [ \"\$(field n1 st2 state)\" = running ]"
+
+# --- st3's image is on n1 and n3; it runs on n1; n1's copy goes: n1's probe
+# (storage_refresh = 2 s here) finds it missing and asks for a live
+# migration to n3.  QEMU cannot finish one whose image is gone (it must
+# reopen it to hand it over: "bdrv_inactivate_all() failed"), so the
+# migration aborts and st3 runs on where it was: never a second copy, never a
+# stop.  (The VM lab's test-storage.sh moves a guest whose DRBD disk is
+# detached, which can migrate.)
+lab exec n1 truncate -s 4M /run/st3.img
+lab exec n3 truncate -s 4M /run/st3.img
+printf 'name = "st3"\ntype = "pvh"\nkernel = "%s/testguest.elf"\nmemory = 32\ndisk = [ "/run/st3.img,raw,hda,w" ]\n' \
+	"$shared" >"$shared/st3.cfg"
+lab exec n1 hactl add "$shared/st3.cfg" >/dev/null 2>&1
+check "st3 is added on n1" [ $? -eq 0 ]
+check "hactl start st3 n1" lab exec n1 hactl start st3 n1
+check "st3 runs on n1" until_true 20 bash -c "[ \"\$(field n1 st3 node)\" = n1 ] && [ \"\$(field n1 st3 state)\" = running ]"
+pid1=$(lab exec n1 cat /run/hagent/st3.pid 2>/dev/null)
+lab exec n1 rm -f /run/st3.img
+check "n1 finds st3's image gone and asks for a live migration to n3" until_true 30 \
+	grep -q "st3: its storage here failed (.*): migrating it to n3" "$LAB_DIR/n1/hagentd.log"
+check "... which QEMU cannot finish (aborted)" until_true 30 \
+	grep -q "migration .* of st3: transfer -> aborted" "$LAB_DIR/n1/hagentd.log"
+check "st3 still runs on n1, in the same QEMU ($pid1)" until_true 20 bash -c \
+	"[ \"\$(field n1 st3 node)\" = n1 ] && [ \"\$(field n1 st3 state)\" = running ] && kill -0 ${pid1:-0}"
+check "... and no copy is left on n3" bash -c "! lab exec n3 test -e /run/hagent/st3.pid"
+lab exec n1 hactl destroy st3 >/dev/null 2>&1
 
 # --- n2 is lost: fence-peer fences it; st2 is not started elsewhere
 lab kill n2

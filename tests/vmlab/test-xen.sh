@@ -9,50 +9,12 @@
 # ASan build: its libraries are not in the image).
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: the VM lab runs as root"; exit 77; }
-[ "${HAGENT_VMLAB:-}" != skip ] || { echo "SKIP: HAGENT_VMLAB=skip (scripts/test runs it in a pass of its own)"; exit 77; }
-for t in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen unshare nsenter python3; do
-	command -v "$t" >/dev/null 2>&1 || { echo "SKIP: no $t (scripts/install-deps)"; exit 77; }
-done
-SRC=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-SRC=$(cd "$SRC" && pwd -P)
-HAGENT_BUILD=${HAGENT_BUILD:-${abs_top_builddir:-$SRC/build}}
-HAGENT_BUILD=$(cd "$HAGENT_BUILD" && pwd -P)
-[ -x "$HAGENT_BUILD/bin/hagentd" ] || { echo "SKIP: no $HAGENT_BUILD/bin/hagentd"; exit 77; }
-[ -f "$HAGENT_BUILD/tests/guest/testguest.elf" ] || { echo "SKIP: no testguest.elf"; exit 77; }
-if ldd "$HAGENT_BUILD/bin/hagentd" | grep -q 'libasan\|libubsan'; then
-	echo "SKIP: a sanitizer build (its runtime is not in the VM image)"
-	exit 77
-fi
-export HAGENT_BUILD
-VMLAB=$SRC/tests/vmlab/vmlab
-VMLAB_DIR=$(mktemp -d /tmp/hagent-xen-test.XXXXXX)
+XT_NAME=xen-test
+# shellcheck source=tests/vmlab/xentest.sh
+. "$(dirname "$0")/xentest.sh"
 # two_node: the survivor of a host kill stays quorate, fences and fails over
-export VMLAB_DIR VMLAB_RC=$SRC/tests/vmlab/rc-hagentd VMLAB_TWO_NODE=1
-unset VMLAB_KEEP
+export VMLAB_TWO_NODE=1
 
-# shellcheck source=tests/vmlab/tap.sh
-. "$SRC/tests/vmlab/tap.sh"
-secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-cleanup() {
-	"$VMLAB" down >/dev/null 2>&1
-	rm -rf "$VMLAB_DIR"
-}
-trap cleanup EXIT
-
-vx() { timeout 300 "$VMLAB" exec "$@" </dev/null; }    # node cmd... (never hangs the suite)
-hx() { local n=$1; shift; vx "$n" hactl "$@"; }         # node hactl-args...
-field() { # node guest field: from hactl --json list
-	hx "$1" --json list "$2" 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-g = d[0] if isinstance(d, list) else d.get("guests", [d])[0]
-print(g.get(sys.argv[1], ""))' "$3" 2>/dev/null
-}
-state_is() { [ "$(field "$1" "$2" state)" = "$3" ]; }      # node guest state
-owner_is() { [ "$(field "$1" "$2" node)" = "$3" ]; }       # node guest owner
-domid() { vx "$1" xl domid "$2" 2>/dev/null; }              # node name
-no_domain() { ! vx "$1" xl domid "$2" >/dev/null 2>&1; }    # node name
 # hb NODE DOMID: the domain's latest heartbeat number in NODE's xl dmesg (0: none)
 hb() {
 	vx "$1" xl dmesg 2>/dev/null | sed -n "s/^(d$2) \(\[[ 0-9.]*\] \)\{0,1\}HB \([0-9]*\)\$/\2/p" |
@@ -61,8 +23,6 @@ hb() {
 hb_above() { [ "$(hb "$1" "$2")" -gt "$3" ]; }             # node domid n
 booted() { vx "$1" xl dmesg 2>/dev/null | grep -Eq "^\(d$2\) (\[[ 0-9.]+\] )?TESTGUEST boot"; }
 not_booted() { ! booted "$@"; }
-members() { [ "$(vx "$1" hactl status 2>/dev/null | grep -c 'member, hagentd up')" = "$2" ]; }
-log_tail() { tail -n "${2:-15}" "$VMLAB_DIR/$1/vm/log/hagentd.log" 2>/dev/null | sed "s/^/# $1: /"; }
 
 # --- the lab -----------------------------------------------------------------
 T0=$(now_ms)
