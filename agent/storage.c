@@ -220,7 +220,7 @@ static void job_end(struct storjob *j)
 			memset(g->stor_dev, 0, sizeof(g->stor_dev));
 		}
 		if (!ok)
-			snprintf(g->stor_error, sizeof(g->stor_error), "%s", why);
+			snprintf(g->stor_error, sizeof(g->stor_error), "%.250s", why);
 		if (j->done)
 			j->done(g, j->op, ok, why);
 		supervise_storage_settle(g); /* what ended meanwhile lets go now */

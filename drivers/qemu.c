@@ -332,7 +332,7 @@ qemu_child(int devnull, int logfd, int qmpfd, int serfd, char *const argv[])
 
 /* The last line(s) QEMU wrote to NAME.qemu.log during this run, made
  * printable and joined with " | ". */
-static void qemu_log_tail(struct drv_guest *g, char *out, size_t len)
+void qemu_log_tail(struct drv_guest *g, char *out, size_t len)
 {
 	char buf[QEMU_LOG_TAIL + 1];
 	struct stat st;

@@ -384,11 +384,14 @@ static void on_failed_query(struct qmp *q, void *arg, json_t *ret, json_t *error
 {
 	struct drv_guest *g = arg;
 	const char *e = error ? NULL : json_string_value(json_object_get(ret, "error-desc"));
-	char detail[256];
+	char detail[256], tail[200] = "";
 
 	(void)q;
 	qemu_guest_hold(g);
-	snprintf(detail, sizeof(detail), "failed: %s", e ? e : "QEMU gave no reason");
+	if (!e) /* QEMU 7.2 leaves error-desc out for some, e.g. a disk it cannot hand over */
+		qemu_log_tail(g, tail, sizeof(tail));
+	snprintf(detail, sizeof(detail), "failed: %s",
+		 e ? e : tail[0] ? tail : "QEMU gave no reason");
 	qemu_emit(g, DRV_EV_MIGRATION, detail, NULL);
 	qemu_guest_unhold(g);
 }

@@ -72,6 +72,9 @@ void qemu_files_rename(struct drv_host *host, const char *from, const char *to);
 void qemu_incoming_name(char *buf, size_t len, const char *name);
 void qemu_files_unlink(struct drv_host *host, const char *name);
 void qemu_guest_hold(struct drv_guest *g);
+/* The last line(s) QEMU wrote to its stderr log during this run, printable,
+ * joined with " | " ("" when none). */
+void qemu_log_tail(struct drv_guest *g, char *out, size_t len);
 void qemu_guest_unhold(struct drv_guest *g);
 void qemu_emit(struct drv_guest *g, enum drv_event ev, const char *detail,
 	       const struct drv_exit *ex);

@@ -131,6 +131,24 @@ out=$(hx "$B" stop web1 --timeout 10 2>&1)
 check "hactl stop web1" until_true 60 state_is "$B" web1 stopped
 check "... its LV is released on $B" until_true 30 lv_inactive "$B"
 
+# --- bad input: an iSCSI portal nobody answers on (x1's port 3261) ---------------------
+cat >"$VMLAB_DIR/shared/bad1.cfg" <<EOF
+name = "bad1"
+type = "pvh"
+kernel = "$HAGENT_BUILD/tests/guest/testguest.elf"
+memory = 32
+disk = [ 'vdev=xvda,access=w,script=block-iscsi,target=iqn=iqn.2026-11.invalid.hagent:nosuch,portal=192.0.2.11:3261' ]
+ha_nodes = [ "x2" ]
+EOF
+check "hactl add bad1 (iSCSI target at 192.0.2.11:3261, where nothing listens)" hx x2 add "$VMLAB_DIR/shared/bad1.cfg"
+out=$(hx x2 start bad1 x2 2>&1)
+rc=$?
+echo "# hactl start bad1 x2: rc $rc: $out"
+check "its start fails, naming the portal" \
+	sh -c "[ $rc != 0 ] && echo \"\$1\" | grep -q 'iSCSI discovery at 192.0.2.11:3261 failed'" _ "$out"
+check "... no domain bad1" no_domain x2 bad1
+check "... bad1 is failed" state_is x2 bad1 failed
+
 # --- db1 on DRBD ---------------------------------------------------------------------
 cfg=$VMLAB_DIR/shared/db1.cfg
 cat >"$cfg" <<EOF
@@ -142,6 +160,31 @@ disk = [ 'drbd:r0,xvda,w' ]
 ha_nodes = [ "x2", "x3" ]
 EOF
 check "hactl add db1 (disk drbd:r0)" hx x2 add "$cfg"
+
+# --- bad input: r0 disconnected on both sides (StandAlone, as after a split
+# brain): neither side may be promoted; the start is refused, naming it
+unusable_on() { # as NODE sees it: does HOST's storage keep GUEST off it?
+	hx "$1" --json status 2>/dev/null | python3 -c '
+import json, sys
+nodes = {n["name"]: n for n in json.load(sys.stdin)["cluster"]["nodes"]}
+sys.exit(0 if (sys.argv[2] + "\t") in nodes[sys.argv[1]]["unusable"] else 1)' "$2" "$3"
+}
+both_unusable() { unusable_on x2 x2 db1 && unusable_on x2 x3 db1; }
+both_usable() { ! unusable_on x2 x2 db1 && ! unusable_on x2 x3 db1; }
+role_of() { vx "$1" drbdadm role r0 | cut -d/ -f1; }
+check "drbdadm disconnect r0 on x2 and x3 (both StandAlone)" sh -c \
+	"'$VMLAB' exec x2 drbdadm disconnect r0 </dev/null && '$VMLAB' exec x3 drbdadm disconnect r0 </dev/null"
+check "x2 and x3 report that they cannot run db1" until_true 60 both_unusable
+out=$(hx x2 start db1 x2 2>&1)
+rc=$?
+echo "# hactl start db1 x2 with r0 StandAlone: rc $rc: $out"
+check "hactl start db1 x2 is refused, naming the split brain" \
+	sh -c "[ $rc != 0 ] && echo \"\$1\" | grep -q 'split brain or disconnected'" _ "$out"
+check "... r0 stays Secondary on both" sh -c "[ '$(role_of x2)' = Secondary ] && [ '$(role_of x3)' = Secondary ]"
+reconnect() { vx x2 drbdadm connect r0 && vx x3 drbdadm connect r0 && st__run x2 120 st__r_drbd_wait r0 100 Connected UpToDate/UpToDate >/dev/null; }
+check "drbdadm connect r0 on both: Connected, UpToDate/UpToDate" reconnect
+check "x2 and x3 may run db1 again" until_true 60 both_usable
+
 T0=$(now_ms)
 check "hactl start db1 x2" hx x2 start db1 x2
 echo "# start (drbdadm primary + create): $(secs $(($(now_ms) - T0))) s"
