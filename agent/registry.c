@@ -911,7 +911,7 @@ static void storage_lost(struct hagentd *d)
 	struct guest *g;
 
 	guests_for_each(g, d) {
-		char why[512], r[256], job[64];
+		char why[512], r[256];
 		const char *dst;
 
 		if (g->orphan || strcmp(g->owner, d->conf.node_name) ||
@@ -919,26 +919,15 @@ static void storage_lost(struct hagentd *d)
 		    !registry_storage_unusable(d, d->conf.node_name, g->cfg.name, r, sizeof(r)))
 			continue;
 		if (g->state == GS_RUNNING) {
-			Hagent__RegOp op = HAGENT__REG_OP__INIT;
-
 			dst = placement_choose(d, g, d->conf.node_name, false, why, sizeof(why));
 			if (!dst) {
 				log_warn("registry: %s: its storage here failed (%s); no host to move it "
 					 "to: %s", g->cfg.name, r, why);
 				continue;
 			}
-			migrate_new_job_id(d, job, sizeof(job));
-			op.kind = HAGENT__REG_OP__KIND__MIGRATE;
-			op.name = g->cfg.name;
-			op.node = (char *)dst;
-			op.gen = g->gen;
-			op.job = job;
-			op.downtime_ms = (uint32_t)g->cfg.migrate_downtime_ms;
-			op.auto_converge = g->cfg.migrate_auto_converge;
-			op.bandwidth_mib = (uint32_t)g->cfg.migrate_bandwidth_mib;
 			log_notice("registry: %s: its storage here failed (%s): migrating it to %s",
 				   g->cfg.name, r, dst);
-			if (mcast(d, &op) < 0)
+			if (migrate_request_own(d, g, dst) < 0)
 				log_err("registry: cannot ask for the migration of %s: %s", g->cfg.name,
 					strerror(errno));
 		} else if (!g->h && (g->state == GS_FAILED || g->state == GS_BACKOFF ||

@@ -305,6 +305,10 @@ int stor_file_shared(const char *path, char *fstype, size_t len)
 		{ 0xFF534D42, "cifs" }, { 0xFE534D42, "smb2" }, { 0x00c36400, "ceph" },
 		{ 0x65735546, "fuse" }, { 0x01021997, "9p" },
 	};
+	static const struct { unsigned long magic; const char *name; } local[] = {
+		{ 0xEF53, "ext4" }, { 0x58465342, "xfs" }, { 0x9123683E, "btrfs" },
+		{ 0x01021994, "tmpfs" }, { 0x794c7630, "overlay" },
+	};
 	struct statfs sf;
 	size_t i;
 
@@ -314,6 +318,12 @@ int stor_file_shared(const char *path, char *fstype, size_t len)
 		if ((unsigned long)sf.f_type == shared[i].magic) {
 			snprintf(fstype, len, "%s", shared[i].name);
 			return 1;
+		}
+	}
+	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		if ((unsigned long)sf.f_type == local[i].magic) {
+			snprintf(fstype, len, "%s", local[i].name);
+			return 0;
 		}
 	}
 	snprintf(fstype, len, "0x%lx", (unsigned long)sf.f_type);

@@ -630,8 +630,20 @@ void stor_check_cfg(const struct guest_cfg *cfg, struct guestcfg_diags *diags)
 		struct stor_status st;
 		char what[300];
 
+		if (d->stor.kind == STOR_FILE) {
+			char fs[32];
+			int shared = stor_file_shared(d->target, fs, sizeof(fs));
+			if (shared > 0)
+				guestcfg_diag_add(diags, DIAG_NOTE, 0, "disk", "%s image file %s: on a shared %s mount",
+						  d->vdev, d->target, fs);
+			else if (shared == 0)
+				guestcfg_diag_add(diags, DIAG_NOTE, 0, "disk",
+						  "%s image file %s: on a local %s filesystem: only hosts "
+						  "that have this file can run the guest", d->vdev, d->target, fs);
+			continue; /* missing: guestcfg_check_host says so */
+		}
 		if (d->stor.kind != STOR_LVM && d->stor.kind != STOR_ISCSI && d->stor.kind != STOR_DRBD)
-			continue; /* files and plain devices: guestcfg_check_host */
+			continue; /* plain devices: guestcfg_check_host */
 		stor_describe(&d->stor, d->target, what, sizeof(what));
 		stor_probe(&d->stor, d->target, &st);
 		guestcfg_diag_add(diags, st.usable ? DIAG_NOTE : DIAG_ERROR, 0, "disk", "%s %s: %s%s",

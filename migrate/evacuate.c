@@ -98,12 +98,10 @@ void evacuate_step(struct hagentd *d)
 {
 	struct evacuation *e = evac_of(d);
 	struct guest *g;
-	char why[512], job[64];
+	char why[512];
 	const char *dst;
 
 	while (e->active && !e->current[0]) {
-		Hagent__RegOp op = HAGENT__REG_OP__INIT;
-
 		g = next_guest(d, e);
 		if (!g) {
 			finish(d, e);
@@ -125,18 +123,9 @@ void evacuate_step(struct hagentd *d)
 			note_stay(e, g->cfg.name, why);
 			continue;
 		}
-		migrate_new_job_id(d, job, sizeof(job));
-		op.kind = HAGENT__REG_OP__KIND__MIGRATE;
-		op.name = g->cfg.name;
-		op.node = (char *)dst;
-		op.gen = g->gen;
-		op.job = job;
-		op.downtime_ms = (uint32_t)g->cfg.migrate_downtime_ms;
-		op.auto_converge = g->cfg.migrate_auto_converge;
-		op.bandwidth_mib = (uint32_t)g->cfg.migrate_bandwidth_mib;
 		log_notice("evacuation of %s: migrating %s to %s", d->conf.node_name, g->cfg.name,
 			   dst);
-		if (registry_mcast(d, &op) < 0) {
+		if (migrate_request_own(d, g, dst) < 0) {
 			snprintf(why, sizeof(why), "cannot reach the cluster: %s", strerror(errno));
 			note_stay(e, g->cfg.name, why);
 			continue;

@@ -1065,6 +1065,23 @@ void migrate_new_job_id(struct hagentd *d, char *out, size_t len)
 	snprintf(out, len, "%.40s-%lx-%u", d->conf.node_name, (unsigned long)ts.tv_sec, ++seq);
 }
 
+int migrate_request_own(struct hagentd *d, struct guest *g, const char *dst)
+{
+	Hagent__RegOp op = HAGENT__REG_OP__INIT;
+	char job[64];
+
+	migrate_new_job_id(d, job, sizeof(job));
+	op.kind = HAGENT__REG_OP__KIND__MIGRATE;
+	op.name = g->cfg.name;
+	op.node = (char *)dst;
+	op.gen = g->gen;
+	op.job = job;
+	op.downtime_ms = (uint32_t)g->cfg.migrate_downtime_ms;
+	op.auto_converge = g->cfg.migrate_auto_converge;
+	op.bandwidth_mib = (uint32_t)g->cfg.migrate_bandwidth_mib;
+	return registry_mcast(d, &op);
+}
+
 void migrate_req(struct conn *c, const Hagent__Request *req)
 {
 	struct hagentd *d = control_daemon(c);

@@ -217,6 +217,22 @@ static void test_probe_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/hagent.img"));
 }
 
+/* Shared or local: tmpfs is local (and named), a missing path cannot be told. */
+static void test_file_shared(void **state)
+{
+	char fs[32], path[] = "/dev/shm/hagent-test-storage.XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	if (fd < 0)
+		skip();
+	close(fd);
+	assert_int_equal(stor_file_shared(path, fs, sizeof(fs)), 0);
+	assert_string_equal(fs, "tmpfs");
+	unlink(path);
+	assert_int_equal(stor_file_shared("/nonexistent/hagent.img", fs, sizeof(fs)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_check_host_skips_activated),
 		cmocka_unit_test(test_run_deadline),
 		cmocka_unit_test(test_probe_file),
+		cmocka_unit_test(test_file_shared),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
