@@ -73,8 +73,10 @@ struct guest_cfg *guests_load_cfg(const struct guest *g)
 	struct guestcfg_diags *diags = calloc(1, sizeof(*diags));
 	struct guest_cfg *cfg = calloc(1, sizeof(*cfg));
 
-	/* The text parsed when it was added: this cannot fail but for memory. */
-	if (!diags || !cfg || guestcfg_parse(g->text, g->text_len, g->cfg.source, cfg, diags) < 0) {
+	/* The text parsed when it was added: this cannot fail but for memory
+	 * (a kept renamed instance has none). */
+	if (!diags || !cfg || !g->text ||
+	    guestcfg_parse(g->text, g->text_len, g->cfg.source, cfg, diags) < 0) {
 		free(cfg);
 		cfg = NULL;
 	}

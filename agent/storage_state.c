@@ -381,7 +381,7 @@ static bool any_drbd(struct hagentd *d)
 	bool yes = false;
 
 	guests_for_each(g, d) {
-		struct guest_cfg *cfg = guests_load_cfg(g);
+		struct guest_cfg *cfg = g->orphan ? NULL : guests_load_cfg(g);
 		int i;
 		for (i = 0; cfg && i < cfg->n_disks && !yes; i++)
 			yes = cfg->disks[i].stor.kind == STOR_DRBD;

@@ -379,7 +379,11 @@ static void keep_renamed(struct guest *g)
 	}
 	*o = *g;
 	o->text = NULL;
+	o->text_len = 0;
 	o->h = NULL;
+	/* the fresh instance keeps the storage: the kept one never releases it */
+	o->stor_active = false;
+	o->stor_job = NULL;
 	o->timer_armed = false;
 	o->orphan_pid = g->ops->pid(g->h);
 	o->orphan = true;
