@@ -146,7 +146,6 @@ struct guest {
 	bool stor_shared;              /* activated for an incoming migration */
 	char stor_dev[GUEST_MAX_DISKS][128];
 	struct storjob *stor_job;
-	char stor_error[256];          /* the last failed job's reason */
 	/* what its owner last reported (shown once a local process is gone) */
 	enum gstate owner_state;
 	char owner_reason[192];

@@ -219,8 +219,6 @@ static void job_end(struct storjob *j)
 			g->stor_active = false; /* a failed release is logged; nothing runs on it */
 			memset(g->stor_dev, 0, sizeof(g->stor_dev));
 		}
-		if (!ok)
-			snprintf(g->stor_error, sizeof(g->stor_error), "%.250s", why);
 		if (j->done)
 			j->done(g, j->op, ok, why);
 		supervise_storage_settle(g); /* what ended meanwhile lets go now */
@@ -320,7 +318,6 @@ int storage_run(struct guest *g, enum storage_op op, storage_done_fn done, char 
 	g->stor_job = j;
 	if (op == STORAGE_PREPARE || op == STORAGE_PREPARE_SHARED)
 		memset(g->stor_dev, 0, sizeof(g->stor_dev));
-	g->stor_error[0] = '\0';
 	log_info("storage: %s: %s (pid %d)", g->cfg.name, storage_op_name(op), (int)j->pid);
 	return 0;
 }
