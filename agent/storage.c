@@ -57,17 +57,12 @@ const char *storage_op_name(enum storage_op op)
 	return op <= STORAGE_WINDOW_CLOSE ? op_names[op] : "?";
 }
 
-static bool activated_kind(enum stor_kind k)
-{
-	return k == STOR_LVM || k == STOR_ISCSI || k == STOR_DRBD;
-}
-
 bool storage_needed(const struct guest_cfg *cfg)
 {
 	int i;
 
 	for (i = 0; i < cfg->n_disks; i++)
-		if (activated_kind(cfg->disks[i].stor.kind))
+		if (stor_activated(cfg->disks[i].stor.kind))
 			return true;
 	return false;
 }
@@ -83,7 +78,7 @@ void storage_apply(const struct guest *g, struct guest_cfg *cfg)
 
 	for (i = 0; i < cfg->n_disks; i++) {
 		struct guest_disk *dk = &cfg->disks[i];
-		if (!activated_kind(dk->stor.kind) || !g->stor_dev[i][0])
+		if (!stor_activated(dk->stor.kind) || !g->stor_dev[i][0])
 			continue;
 		snprintf(dk->target, sizeof(dk->target), "%s", g->stor_dev[i]);
 		dk->script[0] = '\0';
@@ -120,7 +115,7 @@ static int child_main(const struct guest_cfg *cfg, enum storage_op op, int fd)
 		const struct guest_disk *dk = &cfg->disks[i];
 		int rc = 0;
 
-		if (!activated_kind(dk->stor.kind))
+		if (!stor_activated(dk->stor.kind))
 			continue;
 		switch (op) {
 		case STORAGE_PREPARE:
@@ -134,7 +129,7 @@ static int child_main(const struct guest_cfg *cfg, enum storage_op op, int fd)
 			put_err(fd, dk, err);
 			/* undo what this job activated, newest first */
 			for (j = i - 1; j >= 0; j--)
-				if (activated_kind(cfg->disks[j].stor.kind) &&
+				if (stor_activated(cfg->disks[j].stor.kind) &&
 				    stor_release(&cfg->disks[j].stor, cfg->disks[j].target, err,
 						 sizeof(err)) < 0)
 					put_err(fd, &cfg->disks[j], err);

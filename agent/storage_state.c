@@ -139,7 +139,7 @@ static int refresh_child(struct hagentd *d, int fd)
 			if (!st.usable && !bad[0])
 				snprintf(bad, sizeof(bad), "%s\t%s %.200s: %.250s", g->cfg.name, dk->vdev,
 					 what, st.detail);
-			if (k != STOR_LVM && k != STOR_ISCSI && k != STOR_DRBD)
+			if (!stor_activated(k))
 				continue; /* files: only when missing, as above */
 			for (s = 0; s < n_seen && strcmp(seen[s], what); s++)
 				;

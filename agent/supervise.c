@@ -162,8 +162,7 @@ static bool storage_ready(const struct guest *g, const struct guest_cfg *cfg)
 	if (!g->stor_active || storage_busy(g))
 		return false;
 	for (i = 0; i < cfg->n_disks; i++) {
-		enum stor_kind k = cfg->disks[i].stor.kind;
-		if ((k == STOR_LVM || k == STOR_ISCSI || k == STOR_DRBD) && !g->stor_dev[i][0])
+		if (stor_activated(cfg->disks[i].stor.kind) && !g->stor_dev[i][0])
 			return false;
 	}
 	return true;

@@ -1658,7 +1658,7 @@ int guestcfg_check_host(const struct guest_cfg *cfg, struct guestcfg_diags *diag
 
 		if (!d->target[0])
 			continue; /* empty cdrom drive */
-		if (d->stor.kind == STOR_LVM || d->stor.kind == STOR_DRBD || d->stor.kind == STOR_ISCSI)
+		if (stor_activated(d->stor.kind))
 			continue; /* its device appears once hagent activates it */
 		if (check_path(diags, "disk", what, d->target, phy) < 0)
 			ret = -1;

@@ -233,6 +233,11 @@ int stor_classify(const char *target, const char *script, struct stor_ref *r,
 	return -1;
 }
 
+bool stor_activated(enum stor_kind k)
+{
+	return k == STOR_LVM || k == STOR_ISCSI || k == STOR_DRBD;
+}
+
 const char *stor_kind_name(enum stor_kind k)
 {
 	switch (k) {

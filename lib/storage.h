@@ -40,6 +40,9 @@ int stor_classify(const char *target, const char *script, struct stor_ref *r,
 		  char *err, size_t errlen);
 
 const char *stor_kind_name(enum stor_kind k);
+/* Storage hagent activates before a start and releases after (LVM, iSCSI,
+ * DRBD), as opposed to files and plain devices that are just there. */
+bool stor_activated(enum stor_kind k);
 /* "LVM volume vg/web1", "DRBD resource r0", "iSCSI target IQN at PORTAL (LUN 1)", ... */
 void stor_describe(const struct stor_ref *r, const char *target, char *buf, size_t len);
 /* Same storage (the same LV, resource, LUN, or path)? */

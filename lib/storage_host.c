@@ -642,7 +642,7 @@ void stor_check_cfg(const struct guest_cfg *cfg, struct guestcfg_diags *diags)
 						  "that have this file can run the guest", d->vdev, d->target, fs);
 			continue; /* missing: guestcfg_check_host says so */
 		}
-		if (d->stor.kind != STOR_LVM && d->stor.kind != STOR_ISCSI && d->stor.kind != STOR_DRBD)
+		if (!stor_activated(d->stor.kind))
 			continue; /* plain devices: guestcfg_check_host */
 		stor_describe(&d->stor, d->target, what, sizeof(what));
 		stor_probe(&d->stor, d->target, &st);
